@@ -1,0 +1,216 @@
+"""One typed settings object for the whole pipeline.
+
+Values come, highest priority first, from environment variables (``TRADEWINDS_`` prefix,
+``__`` between nested names, e.g. ``TRADEWINDS_THRESHOLDS__FREIGHT_SPIKE_WOW_PCT=30``), then
+from a TOML file (``TRADEWINDS_SETTINGS`` names it; ``tradewinds.toml`` in the working
+directory is used when present), then from the defaults below. With no file and no
+environment at all, everything runs in sample mode under ``./data``.
+
+Secrets (API tokens, SMTP passwords, routing keys) are never stored here: settings hold
+the *name* of the environment variable that carries the secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SourceMode = Literal["sample", "file", "http"]
+
+#: The repository root (the package is installed editable from it).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class SourceSettings(BaseModel):
+    """How one source family is fetched into the landing folder."""
+
+    mode: SourceMode = "sample"
+    # file mode: folder holding <table>/<YYYY-MM-DD>.csv and <table>/snapshot.csv (landing layout)
+    path: Path | None = None
+    # http mode: base URL of the API
+    url: str | None = None
+    # Name of the environment variable holding a bearer token or API key (never the secret itself).
+    token_env: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SampleSettings(BaseModel):
+    """The embedded sample-data generator."""
+
+    seed: int = 42
+    scale: float = 1.0
+    # Last day with data. Default: yesterday (UTC), so the nightly schedule always finds data.
+    end_date: dt.date | None = None
+    history_days: int = 730
+    # Freight and carbon-price history start (covers the 2021 peak and the 2024 Red Sea spike).
+    freight_start: dt.date = dt.date(2019, 1, 7)
+
+    @field_validator("scale")
+    @classmethod
+    def _positive_scale(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError(f"sample.scale must be > 0, got {v}")
+        return v
+
+    def resolved_end_date(self) -> dt.date:
+        return self.end_date or (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
+
+    def resolved_start_date(self) -> dt.date:
+        return self.resolved_end_date() - dt.timedelta(days=self.history_days - 1)
+
+
+class Thresholds(BaseModel):
+    """Alert and gate thresholds (defaults from the domain brief)."""
+
+    freight_spike_wow_pct: float = 25.0
+    freight_spike_zscore: float = 3.0
+    freight_spike_critical_pct: float = 100.0
+    transit_delay_hours: float = 48.0
+    policy_window_days: int = 30
+    add_to_cart_surge_rate: float = 0.40
+    add_to_cart_surge_days: int = 7
+    first_response_sla_hours: float = 24.0
+    csat_drop_points: float = 10.0
+    return_rate_multiple: float = 2.0
+    supplier_concentration_share: float = 0.80
+    # Quality gates: row count of a load within this fraction of the previous load.
+    row_count_band: float = 0.5
+
+
+class ForecastSettings(BaseModel):
+    top_series: int = 20
+    horizon_days: int = 90
+    freight_horizon_weeks: int = 12
+    uncertainty_samples: int = 0
+    seed: int = 7
+
+
+class ChannelSettings(BaseModel):
+    """One notification channel. Secrets come from the named environment variables."""
+
+    kind: Literal["outbox", "webhook", "slack", "email", "pagerduty"]
+    url: str | None = None
+    path: Path | None = None
+    # e-mail
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_user_env: str | None = None
+    smtp_password_env: str | None = None
+    mail_from: str | None = None
+    mail_to: list[str] = Field(default_factory=list)
+    # PagerDuty
+    routing_key_env: str | None = None
+
+
+class Route(BaseModel):
+    """Send alerts whose rule matches (``*`` = any) at or above a severity to channels."""
+
+    rule: str = "*"
+    min_severity: Literal["info", "warning", "critical"] = "info"
+    channels: list[str] = Field(default_factory=lambda: ["outbox"])
+
+
+class NotifierSettings(BaseModel):
+    channels: dict[str, ChannelSettings] = Field(
+        default_factory=lambda: {"outbox": ChannelSettings(kind="outbox")}
+    )
+    routes: list[Route] = Field(default_factory=lambda: [Route()])
+
+
+class DuckDBSettings(BaseModel):
+    threads: int | None = None
+    memory_limit: str | None = None
+
+
+class Settings(BaseSettings):
+    """Everything configurable about a Tradewinds deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRADEWINDS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: Path = Path("data")
+    warehouse_path: Path | None = None
+    landing_path: Path | None = None
+    outbox_path: Path | None = None
+    publish_path: Path | None = None
+    webserver_base_url: str = "http://127.0.0.1:3000"
+    reporting_currency: str = "USD"
+
+    sources: dict[str, SourceSettings] = Field(
+        default_factory=lambda: {f: SourceSettings() for f in ("platform", "freight", "policy", "carbon")}
+    )
+    sample: SampleSettings = Field(default_factory=SampleSettings)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    notifiers: NotifierSettings = Field(default_factory=NotifierSettings)
+    duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = settings_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    # Derived paths: everything defaults to a folder under data_dir.
+    @property
+    def warehouse(self) -> Path:
+        return self.warehouse_path or self.data_dir / "warehouse.duckdb"
+
+    @property
+    def landing(self) -> Path:
+        return self.landing_path or self.data_dir / "landing"
+
+    @property
+    def outbox(self) -> Path:
+        return self.outbox_path or self.data_dir / "outbox" / "alerts.jsonl"
+
+    @property
+    def published(self) -> Path:
+        return self.publish_path or self.data_dir / "published"
+
+    def source(self, family: str) -> SourceSettings:
+        return self.sources.get(family) or SourceSettings()
+
+
+def settings_file() -> Path | None:
+    """The TOML settings file in force, or None. A named file that is missing is an error."""
+    named = os.environ.get("TRADEWINDS_SETTINGS")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"TRADEWINDS_SETTINGS names {path}, which does not exist: create it or unset the variable"
+            )
+        return path
+    default = Path("tradewinds.toml")
+    return default if default.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once (call ``get_settings.cache_clear()`` in tests)."""
+    return Settings()
