@@ -1,0 +1,35 @@
+"""The one root Definitions of Tradewinds, merged from the domain folders under ``defs/``.
+
+Built lazily (``@dg.definitions``) so that importing this module does no work: settings are
+read and the dbt manifest is prepared only when Dagster loads the code location.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.defs import alerts, forecast, ingest, quality, transform
+from orchestration.defs.jobs import build_jobs_and_schedules
+from orchestration.lib.settings import get_settings
+from orchestration.lib.warehouse import WarehouseResource
+
+
+def build_definitions() -> dg.Definitions:
+    settings = get_settings()
+    warehouse = WarehouseResource(
+        path=str(settings.warehouse), threads=settings.duckdb.threads, memory_limit=settings.duckdb.memory_limit
+    )
+    jobs, schedules = build_jobs_and_schedules()
+    return dg.Definitions.merge(
+        ingest.build_defs(),
+        transform.build_defs(),
+        quality.defs,
+        forecast.defs,
+        alerts.defs,
+        dg.Definitions(jobs=jobs, schedules=schedules, resources={"warehouse": warehouse}),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

@@ -1,0 +1,32 @@
+"""The nightly job and its schedule.
+
+One job materializes the whole graph for a range of daily partitions. It runs in one
+process: DuckDB allows a single writer, and every step writes the same warehouse file.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.defs.ingest.partitions import daily_partitions
+
+NIGHTLY_JOB = "nightly"
+
+
+def build_jobs_and_schedules() -> tuple[list[dg.UnresolvedAssetJobDefinition], list[dg.ScheduleDefinition]]:
+    nightly = dg.define_asset_job(
+        NIGHTLY_JOB,
+        selection=dg.AssetSelection.all(),
+        partitions_def=daily_partitions,
+        executor_def=dg.in_process_executor,
+        description="Ingest every source for the day, build the marts, gate, forecast and alert.",
+        tags={"team": "data-engineering"},
+    )
+    schedule = dg.build_schedule_from_partitioned_job(
+        nightly,
+        name="nightly_schedule",
+        hour_of_day=2,
+        minute_of_hour=0,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    return [nightly], [schedule]

@@ -1,0 +1,106 @@
+"""Transform domain: the dbt project (dbt-duckdb) as Dagster assets.
+
+dbt sources map onto the ingest assets (``raw/<table>``), models onto ``<schema>/<model>``
+with the group taken from the folder they live in (``staging``, ``intermediate``,
+``selection``, ``service``, ``risk``), and dbt tests show as asset checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.lib.settings import PROJECT_ROOT, Settings, get_settings
+from orchestration.lib.warehouse import RAW_SCHEMA, WarehouseResource
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+MODEL_SCHEMAS = ("staging", "intermediate", "marts")
+
+
+class TradewindsTranslator(DagsterDbtTranslator):
+    """Keys and groups derived from dbt metadata, never from hard-coded model names."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([RAW_SCHEMA, dbt_resource_props["name"]])
+        return dg.AssetKey([model_schema(dbt_resource_props), dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return group_from_path(dbt_resource_props.get("original_file_path", ""))
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        return ["team:analytics-engineering"]
+
+
+def model_schema(props: Mapping[str, Any]) -> str:
+    """The warehouse schema of a model: its configured schema, else its top folder."""
+    schema = props.get("config", {}).get("schema") or props.get("schema")
+    if schema in MODEL_SCHEMAS:
+        return schema
+    fqn = props.get("fqn", [])
+    return fqn[1] if len(fqn) > 2 else "main"
+
+
+def group_from_path(path: str) -> str | None:
+    """``models/marts/risk/x.sql`` -> ``risk``; ``models/staging/platform/x.sql`` -> ``staging``."""
+    parts = path.split("/")
+    if len(parts) < 3 or parts[0] != "models":
+        return None
+    if parts[1] == "marts" and len(parts) > 3:
+        return parts[2]
+    return parts[1]
+
+
+def dbt_vars(settings: Settings) -> dict[str, Any]:
+    """The thresholds dbt models read as vars, from the one settings object."""
+    t = settings.thresholds
+    return {
+        "freight_spike_wow_pct": t.freight_spike_wow_pct,
+        "freight_spike_zscore": t.freight_spike_zscore,
+        "freight_spike_critical_pct": t.freight_spike_critical_pct,
+        "first_response_sla_hours": t.first_response_sla_hours,
+        "reporting_currency": settings.reporting_currency,
+    }
+
+
+def build_dbt_args(settings: Settings) -> list[str]:
+    """The dbt command line of the nightly build (pure, unit-tested)."""
+    return ["build", "--vars", json.dumps(dbt_vars(settings), sort_keys=True)]
+
+
+@lru_cache(maxsize=1)
+def dbt_project() -> DbtProject:
+    """The one cached DbtProject; its manifest is prepared when missing (a dbt parse)."""
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    if not project.manifest_path.exists():
+        project.preparer.prepare(project)
+    else:
+        project.prepare_if_dev()
+    return project
+
+
+def build_defs() -> dg.Definitions:
+    project = dbt_project()
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=TradewindsTranslator(
+            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=False)
+        ),
+        name="dbt_models",
+    )
+    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        # dbt runs in its own process; its profile reads the warehouse path from the environment.
+        os.environ["TRADEWINDS_WAREHOUSE"] = str(os.path.abspath(warehouse.path))
+        if warehouse.threads:
+            os.environ["TRADEWINDS_DBT_THREADS"] = str(warehouse.threads)
+        yield from dbt.cli(build_dbt_args(get_settings()), context=context).stream()
+
+    return dg.Definitions(assets=[dbt_models], resources={"dbt": DbtCliResource(project_dir=project)})
