@@ -82,7 +82,16 @@ def test_every_gate_passed(nightly):
 
 
 def test_raw_tables_loaded(wh):
-    for table in ("orders", "catalog", "tickets", "reviews", "freight_rates", "vat_rates", "duty_rates", "emission_factors"):
+    for table in (
+        "orders",
+        "catalog",
+        "tickets",
+        "reviews",
+        "freight_rates",
+        "vat_rates",
+        "duty_rates",
+        "emission_factors",
+    ):
         assert wh.execute(f"SELECT count(*) FROM raw.{table}").fetchone()[0] > 0, table
 
 

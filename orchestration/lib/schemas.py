@@ -77,7 +77,15 @@ RAW_TABLES: dict[str, RawTable] = {
                 "doc_languages": "VARCHAR",  # ';'-separated ISO 639-1 codes of the manual/listing docs
                 "launched_on": "DATE",
             },
-            required=("category", "unit_cost", "cost_currency", "weight_kg", "hs_code", "origin_country", "supplier_id"),
+            required=(
+                "category",
+                "unit_cost",
+                "cost_currency",
+                "weight_kg",
+                "hs_code",
+                "origin_country",
+                "supplier_id",
+            ),
         ),
         RawTable(
             name="orders",
@@ -97,7 +105,16 @@ RAW_TABLES: dict[str, RawTable] = {
                 "unit_price": "DOUBLE",  # gross price paid per unit, in currency, incl. VAT where the market shows VAT-inclusive prices
                 "currency": "VARCHAR",
             },
-            required=("order_id", "ordered_at", "marketplace", "destination_country", "sku", "quantity", "unit_price", "currency"),
+            required=(
+                "order_id",
+                "ordered_at",
+                "marketplace",
+                "destination_country",
+                "sku",
+                "quantity",
+                "unit_price",
+                "currency",
+            ),
         ),
         RawTable(
             name="inventory",
@@ -267,7 +284,15 @@ RAW_TABLES: dict[str, RawTable] = {
                 "transit_days": "DOUBLE",
                 "distance_km": "DOUBLE",
             },
-            required=("origin_country", "destination_country", "rate", "rate_unit", "currency", "transit_days", "distance_km"),
+            required=(
+                "origin_country",
+                "destination_country",
+                "rate",
+                "rate_unit",
+                "currency",
+                "transit_days",
+                "distance_km",
+            ),
         ),
         # ---------------------------------------------------------------- policy
         RawTable(

@@ -64,7 +64,7 @@ class SampleSettings(BaseModel):
         return v
 
     def resolved_end_date(self) -> dt.date:
-        return self.end_date or (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
+        return self.end_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
 
     def resolved_start_date(self) -> dt.date:
         return self.resolved_end_date() - dt.timedelta(days=self.history_days - 1)
@@ -123,9 +123,7 @@ class Route(BaseModel):
 
 
 class NotifierSettings(BaseModel):
-    channels: dict[str, ChannelSettings] = Field(
-        default_factory=lambda: {"outbox": ChannelSettings(kind="outbox")}
-    )
+    channels: dict[str, ChannelSettings] = Field(default_factory=lambda: {"outbox": ChannelSettings(kind="outbox")})
     routes: list[Route] = Field(default_factory=lambda: [Route()])
 
 

@@ -68,9 +68,7 @@ def sample_window(table: RawTable, settings: Settings) -> tuple[dt.date, dt.date
     return min(sample.freight_start, sample.resolved_start_date()), end
 
 
-def fetch_to_landing(
-    table: RawTable, start: dt.date | None, end: dt.date | None, settings: Settings
-) -> list[Path]:
+def fetch_to_landing(table: RawTable, start: dt.date | None, end: dt.date | None, settings: Settings) -> list[Path]:
     """Make sure the landing folder holds the table's files for the range; return them."""
     source = settings.source(table.family)
     landing = settings.landing
@@ -85,7 +83,9 @@ def fetch_to_landing(
                 counts = write_landing(
                     landing, s, e, seed=settings.sample.seed, scale=settings.sample.scale, tables=[table.name]
                 )
-                log.info("sample connector landed %s rows of %s for %s..%s", counts.get(table.name, 0), table.name, s, e)
+                log.info(
+                    "sample connector landed %s rows of %s for %s..%s", counts.get(table.name, 0), table.name, s, e
+                )
         else:
             as_of = settings.sample.resolved_end_date()
             write_landing(
@@ -106,7 +106,9 @@ def fetch_to_landing(
     return landed_files(landing, table, start, end)
 
 
-def _copy_from_folder(src_root: Path, table: RawTable, start: dt.date | None, end: dt.date | None, landing: Path) -> None:
+def _copy_from_folder(
+    src_root: Path, table: RawTable, start: dt.date | None, end: dt.date | None, landing: Path
+) -> None:
     src_dir = src_root / table.name
     if not src_dir.is_dir():
         raise SourceConfigError(

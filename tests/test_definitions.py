@@ -1,0 +1,108 @@
+"""The code location loads, with one asset group per domain, the nightly job and schedule."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from orchestration.defs.transform import TradewindsTranslator, build_dbt_args, group_from_path, model_schema
+from orchestration.lib.schemas import RAW_TABLES
+from orchestration.lib.settings import Settings
+
+DOMAIN_GROUPS = {
+    "platform",
+    "freight",
+    "policy",
+    "carbon",  # ingest, one group per source family
+    "staging",
+    "intermediate",
+    "selection",
+    "service",
+    "risk",  # dbt
+    "forecast",
+    "alerts",
+}
+
+
+def test_definitions_load_with_a_group_per_domain(sample_env):
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions()
+    graph = defs.resolve_asset_graph()
+    groups = {graph.get(k).group_name for k in graph.materializable_asset_keys}
+    assert groups >= DOMAIN_GROUPS
+    for table in RAW_TABLES:
+        assert dg.AssetKey(["raw", table]) in graph.materializable_asset_keys
+    assert defs.resolve_job_def("nightly") is not None
+    assert defs.resolve_schedule_def("nightly_schedule").cron_schedule == "0 2 * * *"
+    sensors = {s.name for s in defs.resolve_all_sensor_defs()}
+    assert "oncall_run_failure" in sensors
+    # dbt tests are asset checks too
+    check_keys = graph.asset_check_keys
+    assert any(k.asset_key.path[0] == "marts" for k in check_keys)
+
+
+def test_module_import_does_no_work(monkeypatch):
+    """Importing the definitions module must not read settings (nor, through them, parse dbt)."""
+    import importlib
+
+    import orchestration.definitions as mod
+    import orchestration.lib.settings as settings_mod
+
+    def forbidden():
+        raise AssertionError("settings read at import time")
+
+    monkeypatch.setattr(settings_mod, "get_settings", forbidden)
+    try:
+        importlib.reload(mod)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(mod)
+
+
+def test_translator_keys_and_groups_come_from_dbt_metadata():
+    t = TradewindsTranslator()
+    source = {"resource_type": "source", "name": "orders", "source_name": "platform"}
+    assert t.get_asset_key(source) == dg.AssetKey(["raw", "orders"])
+    model = {
+        "resource_type": "model",
+        "name": "risk_lane_weekly",
+        "config": {"schema": "marts"},
+        "fqn": ["tradewinds", "marts", "risk", "risk_lane_weekly"],
+        "original_file_path": "models/marts/risk/risk_lane_weekly.sql",
+    }
+    assert t.get_asset_key(model) == dg.AssetKey(["marts", "risk_lane_weekly"])
+    assert t.get_group_name(model) == "risk"
+    assert group_from_path("models/staging/platform/stg_platform__orders.sql") == "staging"
+    assert group_from_path("seeds/markets.csv") is None
+    assert model_schema({"fqn": ["tradewinds", "intermediate", "x", "int_x"], "config": {}}) == "intermediate"
+
+
+def test_dbt_command_carries_thresholds_from_settings(monkeypatch):
+    monkeypatch.setenv("TRADEWINDS_THRESHOLDS__FREIGHT_SPIKE_WOW_PCT", "30")
+    args = build_dbt_args(Settings())
+    assert args[0] == "build" and args[1] == "--vars"
+    assert json.loads(args[2])["freight_spike_wow_pct"] == 30
+
+
+def test_workspace_loads_in_dagster_cli(sample_env, tmp_path):
+    """What `dagster dev -w workspace.yaml` loads, validated by Dagster's own CLI."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    dagster = Path(sys.executable).parent / "dagster"
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    proc = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", str(root / "workspace.yaml")],
+        cwd=root,
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
