@@ -1,0 +1,150 @@
+"""On-call: every failed run pages with the failing step, the error and a link to the run.
+
+The sensor only sends: it does not write ``alerts.alert_events``, because the warehouse has
+one writer and a run may hold it while the sensor daemon evaluates. Each failed run is
+reported once by Dagster's run-status cursor; its dedup key (``failed_run:<run_id>``) lets
+downstream channels (PagerDuty, the outbox reader) collapse repeats anyway.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from orchestration.defs.alerts.notifiers import Outbox, notify, redact, secret_values, utc_now
+from orchestration.lib.settings import Settings, get_settings
+
+FAILED_RUN = "failed_run"
+#: Long enough for a useful message, short enough for a pager notification.
+MAX_ERROR_CHARS = 2000
+#: Wrapper exceptions Dagster puts around the user's error: the cause is the interesting part.
+_WRAPPERS = {"DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"}
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    step_key: str
+    error_class: str
+    error: str
+    location: str | None = None
+
+
+def _truncate(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def summarize_error(error: Any) -> tuple[str, str, str | None]:
+    """``(class, message, location)`` of the error that matters in a Dagster ``SerializableErrorInfo``.
+
+    Dagster wraps user errors ("Error occurred while executing op ...") with the real one as
+    the cause; on-call needs the cause, and where it was raised (file, line, function; not
+    the source line, which may quote literals).
+    """
+    if error is None:
+        return "UnknownError", "no error information was recorded", None
+    current = error
+    while getattr(current, "cls_name", None) in _WRAPPERS and getattr(current, "cause", None) is not None:
+        current = current.cause
+    message = str(getattr(current, "message", "") or "").strip()
+    stack = list(getattr(current, "stack", None) or [])
+    location = stack[-1].strip().splitlines()[0] if stack else None
+    return str(getattr(current, "cls_name", None) or "Error"), _truncate(message), location
+
+
+def step_failures(events: list[dg.DagsterEvent]) -> list[StepFailure]:
+    """One summary per STEP_FAILURE event, in the order they happened."""
+    out = []
+    for event in events:
+        data = event.event_specific_data
+        cls_name, message, location = summarize_error(getattr(data, "error", None))
+        out.append(StepFailure(str(event.step_key), cls_name, message, location))
+    return out
+
+
+def build_failed_run_alert(
+    run_id: str,
+    job_name: str,
+    failures: list[StepFailure],
+    run_failure_message: str | None,
+    base_url: str,
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The on-call alert for a failed run (pure: testable without an instance).
+
+    A run can fail without a failed step (launch error, cancelled run, run-worker crash): then
+    the run's own failure message is the error.
+    """
+    link = f"{base_url.rstrip('/')}/runs/{run_id}"
+    tags = tags or {}
+    steps = [f.step_key for f in failures]
+    error = failures[0].error if failures else _truncate(run_failure_message or "run failed without a step failure")
+    where = f"step {', '.join(steps)}" if steps else "run level"
+    return {
+        "dedup_key": f"{FAILED_RUN}:{run_id}",
+        "rule": FAILED_RUN,
+        "entity": job_name,
+        "severity": "critical",
+        "title": _truncate(f"Run {run_id[:8]} of job {job_name} failed at {where}: {error.splitlines()[0]}", 300),
+        "link": link,
+        "detected_at": utc_now().isoformat(),
+        "payload": {
+            "run_id": run_id,
+            "job_name": job_name,
+            "step_keys": steps,
+            "error": error,
+            "steps": [
+                {"step_key": f.step_key, "error_class": f.error_class, "error": f.error, "location": f.location}
+                for f in failures
+            ],
+            "run_failure_message": run_failure_message,
+            "partition": tags.get("dagster/partition"),
+            "failure_reason": tags.get("dagster/failure_reason"),
+            "link": link,
+        },
+    }
+
+
+def send_oncall(alert: dict[str, Any], settings: Settings, log: Any) -> None:
+    """Deliver through the routes; if that is impossible, still leave the page in the default outbox.
+
+    A paging path that can itself fail silently is worse than none: configuration errors and
+    failed channels fall back to the local outbox with the reason, and are logged (without
+    secrets). The sensor does not raise, so the tick is not retried into duplicate pages.
+    """
+    try:
+        results = notify(alert, settings)
+        problems = [f"{r.channel}: {r.detail}" for r in results if not r.ok]
+        if not results:
+            problems = ["no notifier route selects rule 'failed_run' at severity critical"]
+    except (NotImplementedError, ValueError) as exc:
+        results, problems = [], [f"{type(exc).__name__}: {exc}"]
+    if problems:
+        secrets = secret_values(settings)
+        problems = redact(problems, secrets)
+        Outbox(settings.outbox).send(redact({**alert, "channel": "fallback", "delivery_errors": problems}, secrets))
+        log.error(
+            f"on-call alert {alert['dedup_key']} fell back to the outbox {settings.outbox}: {'; '.join(problems)}"
+        )
+    else:
+        log.info(f"on-call alert {alert['dedup_key']} sent to {', '.join(r.channel for r in results)}")
+
+
+@dg.run_failure_sensor(
+    name="oncall_run_failure",
+    monitor_all_code_locations=False,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Pages on-call for every failed run of this code location: failing step, error, link to the run.",
+)
+def oncall_run_failure(context: dg.RunFailureSensorContext) -> None:
+    settings = get_settings()
+    run = context.dagster_run
+    alert = build_failed_run_alert(
+        run_id=run.run_id,
+        job_name=run.job_name,
+        failures=step_failures(list(context.get_step_failure_events())),
+        run_failure_message=context.failure_event.message,
+        base_url=settings.webserver_base_url,
+        tags=dict(run.tags),
+    )
+    send_oncall(alert, settings, context.log)
