@@ -1,0 +1,350 @@
+"""Running a GX 1.x suite on a pandas DataFrame, and what came out of it.
+
+Great Expectations is imported lazily, inside the functions here: importing it costs
+seconds, and Dagster loads the definitions far more often than it runs a check.
+
+The file context lives in ``expectations/gx`` (committed suites and validation
+definitions); every validation is stored as a GX validation result under
+``<data_dir>/gx/validations`` so that :func:`build_data_docs` can render the latest results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestration.defs.quality.suites import (
+    CONTEXT_DIRNAME,
+    DATA_DOCS_DIR_VARIABLE,
+    EXPECTATIONS_DIR,
+    NOW_PARAMETER,
+    VALIDATIONS_DIR_VARIABLE,
+)
+from orchestration.lib.settings import get_settings
+from orchestration.lib.warehouse import META_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: How many failing values / rows each failed expectation reports.
+SAMPLE_SIZE = 5
+CONTEXT_ROOT = EXPECTATIONS_DIR / CONTEXT_DIRNAME
+
+
+@dataclass(frozen=True)
+class FailedExpectation:
+    """One expectation that did not hold, with enough to find the bad rows."""
+
+    expectation_type: str
+    columns: tuple[str, ...]
+    severity: str
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    # Up to SAMPLE_SIZE failing values (a dict per row for multi-column expectations).
+    sample: list[Any] = field(default_factory=list)
+    # Up to SAMPLE_SIZE failing rows identified by their key columns (plus the failing value).
+    sample_rows: list[dict[str, Any]] = field(default_factory=list)
+    # The expectation's arguments besides the column(s): bounds, value set size, condition.
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    observed_value: Any = None
+    # Set when GX could not evaluate the expectation (e.g. the column is missing).
+    exception: str | None = None
+    notes: str | None = None
+
+    @property
+    def label(self) -> str:
+        cols = ", ".join(self.columns)
+        return f"{self.expectation_type}({cols})" if cols else self.expectation_type
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    """What a suite said about a DataFrame."""
+
+    suite_name: str
+    success: bool
+    evaluated: int
+    successful: int
+    rows: int
+    failures: tuple[FailedExpectation, ...]
+    duration_seconds: float
+    validated_at: dt.datetime
+
+    @property
+    def critical_failures(self) -> tuple[FailedExpectation, ...]:
+        return tuple(f for f in self.failures if f.severity == "critical")
+
+    def summary(self) -> str:
+        if self.success:
+            return f"{self.suite_name}: all {self.evaluated} expectations passed on {self.rows} rows"
+        parts = []
+        for f in self.failures:
+            what = f.exception or (
+                f"{f.unexpected_count} rows ({_fmt_pct(f.unexpected_percent)})"
+                if f.unexpected_count is not None
+                else f"observed {_short(f.observed_value)}"
+            )
+            parts.append(f"{f.label}: {what}")
+        return (
+            f"{self.suite_name}: {len(self.failures)} of {self.evaluated} expectations failed on "
+            f"{self.rows} rows: " + "; ".join(parts)
+        )
+
+
+class SuiteNotFoundError(LookupError):
+    """No suite of that name in the file context."""
+
+
+# ---------------------------------------------------------------- context
+
+
+def gx_dirs() -> tuple[Path, Path]:
+    """Folders for validation results and Data Docs under the configured data dir."""
+    base = Path(get_settings().data_dir).resolve() / "gx"
+    return base / "validations", base / "data_docs"
+
+
+class _State:
+    """A loaded file context and the validation definitions fetched from it so far."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.definitions: dict[str, Any] = {}
+        self.lock = threading.Lock()
+
+    def definition(self, suite_name: str) -> Any:
+        vd = self.definitions.get(suite_name)
+        if vd is None:
+            from great_expectations.exceptions import DataContextError
+
+            try:
+                vd = self.context.validation_definitions.get(suite_name)
+            except DataContextError as exc:
+                known = sorted(p.stem for p in (CONTEXT_ROOT / "validation_definitions").glob("*.json"))
+                raise SuiteNotFoundError(
+                    f"no GX suite '{suite_name}' in {CONTEXT_ROOT}: known suites are {known}. "
+                    "Declare it in orchestration/defs/quality/suites.py and run "
+                    "`python -m orchestration.defs.quality.suites`."
+                ) from exc
+            self.definitions[suite_name] = vd
+        return vd
+
+
+def load_context(validations_dir: Path, data_docs_dir: Path) -> Any:
+    """The committed file context with results and Data Docs redirected to the given folders."""
+    # No analytics, ever (also set in great_expectations.yml): this machine has no network.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
+    return gx.get_context(
+        mode="file",
+        context_root_dir=str(CONTEXT_ROOT),
+        runtime_environment={
+            VALIDATIONS_DIR_VARIABLE: str(validations_dir) + os.sep,
+            DATA_DOCS_DIR_VARIABLE: str(data_docs_dir) + os.sep,
+        },
+    )
+
+
+@lru_cache(maxsize=4)
+def _state(validations_dir: Path, data_docs_dir: Path) -> _State:
+    return _State(load_context(validations_dir, data_docs_dir))
+
+
+def clear_cache() -> None:
+    """Forget loaded contexts (tests; after rewriting the suites in a running process)."""
+    _state.cache_clear()
+
+
+# ---------------------------------------------------------------- validating
+
+
+def validate_frame(
+    suite_name: str,
+    df: pd.DataFrame,
+    *,
+    now: dt.datetime | None = None,
+    store_result: bool = True,
+) -> SuiteOutcome:
+    """Validate ``df`` with the suite ``suite_name`` and say what failed.
+
+    Loader columns (``_partition_date``, ``_source_file``, ``_loaded_at``) are dropped first:
+    they are not part of the contract. ``now`` (naive UTC, default: the current time) is the
+    bound for "not in the future" expectations. The result is also stored for Data Docs
+    unless ``store_result`` is False.
+    """
+    started = time.perf_counter()
+    validations_dir, docs_dir = gx_dirs()
+    state = _state(validations_dir, docs_dir)
+    frame = df.drop(columns=[c for c in META_COLUMNS if c in df.columns])
+    validated_at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with state.lock:
+        vd = state.definition(suite_name)
+        key_columns = [c for c in (vd.suite.meta or {}).get("key_columns", []) if c in frame.columns]
+        result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+        if key_columns:
+            result_format["unexpected_index_column_names"] = key_columns
+        params = {"batch_parameters": {"dataframe": frame}, "result_format": result_format}
+        params["expectation_parameters"] = {NOW_PARAMETER: validated_at}
+        if store_result:
+            result = vd.run(**params)
+        else:
+            batch = vd.batch_definition.get_batch(batch_parameters=params["batch_parameters"])
+            result = batch.validate(
+                vd.suite, result_format=result_format, expectation_parameters=params["expectation_parameters"]
+            )
+    return outcome_from_result(
+        suite_name, result, rows=len(frame), duration=time.perf_counter() - started, validated_at=validated_at
+    )
+
+
+def outcome_from_result(
+    suite_name: str, result: Any, *, rows: int, duration: float, validated_at: dt.datetime
+) -> SuiteOutcome:
+    """Condense a GX ``ExpectationSuiteValidationResult`` into a :class:`SuiteOutcome`."""
+    failures = tuple(_failure(r) for r in result.results if not r.success)
+    stats = result.statistics or {}
+    return SuiteOutcome(
+        suite_name=suite_name,
+        success=bool(result.success),
+        evaluated=int(stats.get("evaluated_expectations", len(result.results))),
+        successful=int(stats.get("successful_expectations", len(result.results) - len(failures))),
+        rows=rows,
+        failures=failures,
+        duration_seconds=round(duration, 3),
+        validated_at=validated_at,
+    )
+
+
+_COLUMN_KWARGS = ("column", "column_A", "column_B")
+_HIDDEN_KWARGS = {"column", "column_A", "column_B", "column_list", "batch_id", "condition_parser"}
+
+
+def _failure(r: Any) -> FailedExpectation:
+    config = r.expectation_config
+    kwargs = dict(config.kwargs)
+    columns = tuple(kwargs[k] for k in _COLUMN_KWARGS if k in kwargs) + tuple(kwargs.get("column_list") or ())
+    res = r.result or {}
+    exception = None
+    for info in _exception_infos(r.exception_info):
+        if info.get("raised_exception"):
+            exception = str(info.get("exception_message") or "expectation raised an exception")
+            break
+    shown = {}
+    for k, v in kwargs.items():
+        if k in _HIDDEN_KWARGS or v is None:
+            continue
+        if k == "value_set" and isinstance(v, list | tuple) and len(v) > 10:
+            v = f"{len(v)} values"
+        shown[k] = jsonable(v)
+    sample = [jsonable(v) for v in (res.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]]
+    rows = [jsonable(v) for v in (res.get("partial_unexpected_index_list") or [])[:SAMPLE_SIZE]]
+    rows = [row if isinstance(row, dict) else {"index": row} for row in rows]
+    observed = res.get("observed_value")
+    if observed is None and res.get("details"):
+        observed = res["details"]
+    return FailedExpectation(
+        expectation_type=config.type,
+        columns=columns,
+        severity=str(getattr(config, "severity", "critical") or "critical").lower().split(".")[-1],
+        unexpected_count=_int_or_none(res.get("unexpected_count")),
+        unexpected_percent=_float_or_none(res.get("unexpected_percent")),
+        sample=sample,
+        sample_rows=rows,
+        kwargs=shown,
+        observed_value=jsonable(observed),
+        exception=exception,
+        notes=getattr(config, "notes", None),
+    )
+
+
+def _exception_infos(info: Any) -> list[dict[str, Any]]:
+    """GX gives one info dict, or a dict of them keyed by metric id."""
+    if not info:
+        return []
+    if "raised_exception" in info:
+        return [info]
+    return [v for v in info.values() if isinstance(v, dict)]
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types for values GX hands back (numpy scalars, Timestamps, NaN, NaT)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):  # includes numpy.float64
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, dt.datetime | dt.date):  # includes pandas Timestamp and NaT
+        text = value.isoformat()
+        return None if text == "NaT" else text
+    item = getattr(value, "item", None)  # numpy scalar
+    if callable(item) and type(value).__module__ == "numpy":
+        return jsonable(item())
+    isoformat = getattr(value, "isoformat", None)  # pandas Timestamp (NaT has none usable)
+    if callable(isoformat):
+        try:
+            text = isoformat()
+        except ValueError:
+            return None
+        return None if text == "NaT" else text
+    if str(value) in ("NaT", "<NA>", "nan"):
+        return None
+    return str(value)
+
+
+def _int_or_none(v: Any) -> int | None:
+    return None if v is None else int(v)
+
+
+def _float_or_none(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return None if math.isnan(f) else f
+
+
+def _fmt_pct(p: float | None) -> str:
+    if p is None:
+        return "n/a"
+    return f"{p:.3g}%"
+
+
+def _short(v: Any, limit: int = 120) -> str:
+    text = str(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---------------------------------------------------------------- Data Docs
+
+
+def build_data_docs(site_dir: Path, validations_dir: Path | None = None) -> Path:
+    """Render GX Data Docs (every suite and every stored validation result) into ``site_dir``.
+
+    Results are those :func:`validate_frame` stored under ``<data_dir>/gx/validations``
+    (or ``validations_dir``). Returns the path of the site's ``index.html``.
+    """
+    site_dir = Path(site_dir).resolve()
+    site_dir.mkdir(parents=True, exist_ok=True)
+    if validations_dir is None:
+        validations_dir, _ = gx_dirs()
+    context = load_context(Path(validations_dir).resolve(), site_dir)
+    context.build_data_docs(site_names=["local_site"])
+    index = site_dir / "index.html"
+    if not index.is_file():
+        raise RuntimeError(f"GX did not write Data Docs to {site_dir} (no index.html)")
+    return index
