@@ -6,18 +6,20 @@ import datetime as dt
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
 from orchestration.defs.alerts import defs as alert_defs
 from orchestration.defs.alerts.assets import freight_spike_alerts, mart_flag_disagreements
-from orchestration.defs.alerts.notifiers import notify, route_channels
+from orchestration.defs.alerts.notifiers import jsonable, notify, route_channels
 from orchestration.defs.alerts.rules import detect_freight_spikes
-from orchestration.defs.alerts.sensors import oncall_run_failure
+from orchestration.defs.alerts.sensors import build_failed_run_alert, oncall_run_failure, summarize_error
 from orchestration.lib.settings import ChannelSettings, NotifierSettings, Route, Settings, Thresholds, get_settings
 from orchestration.lib.warehouse import WarehouseResource
 
@@ -418,3 +420,39 @@ def test_alert_definitions_load_with_a_warehouse(tmp_path: Path) -> None:
     sensor = defs.resolve_sensor_def("oncall_run_failure")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert dg.AssetKey(["alerts", "freight_spike_alerts"]) in defs.resolve_all_asset_keys()
+
+
+def test_error_summary_unwraps_dagster_and_drops_module_paths() -> None:
+    user_error = SimpleNamespace(
+        cls_name="Failure",
+        message="dagster._core.definitions.events.Failure: 2 alert(s) could not be delivered\n",
+        stack=['  File "/app/assets.py", line 80, in freight_spike_alerts\n    raise dg.Failure(...)\n'],
+        cause=None,
+    )
+    wrapper = SimpleNamespace(
+        cls_name="DagsterExecutionStepExecutionError", message="Error occurred while executing op", cause=user_error
+    )
+    assert summarize_error(wrapper) == (
+        "Failure",
+        "Failure: 2 alert(s) could not be delivered",
+        'File "/app/assets.py", line 80, in freight_spike_alerts',
+    )
+
+
+def test_run_level_failure_without_a_failed_step_still_pages_with_the_run_message() -> None:
+    alert = build_failed_run_alert("abcdef12-0000", "nightly", [], "Run was canceled by the run monitor", "http://x/")
+    assert alert["payload"]["step_keys"] == []
+    assert alert["payload"]["error"] == "Run was canceled by the run monitor"
+    assert alert["link"] == "http://x/runs/abcdef12-0000"
+    assert "run level" in alert["title"]
+
+
+def test_payload_values_become_plain_json() -> None:
+    payload = {
+        "na": pd.NA,
+        "nat": pd.NaT,
+        "np": np.float64(1.5),
+        "int": np.int64(3),
+        "day": np.datetime64("2025-06-23"),
+    }
+    assert jsonable(payload) == {"na": None, "nat": None, "np": 1.5, "int": 3, "day": "2025-06-23"}

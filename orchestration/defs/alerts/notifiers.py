@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import pandas as pd
+
 from orchestration.lib.settings import ChannelSettings, Settings
 
 try:  # POSIX only: the advisory lock keeps concurrent writers (run worker, sensor daemon) apart.
@@ -64,6 +66,8 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [jsonable(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if hasattr(value, "item") and callable(value.item):  # NumPy / pandas scalars
@@ -75,7 +79,7 @@ def jsonable(value: Any) -> Any:
         return None
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    if isinstance(value, dt.datetime | dt.date):
+    if isinstance(value, dt.datetime | dt.date):  # np.datetime64.item()
         return value.isoformat()
     return str(value)
 

@@ -6,6 +6,7 @@ reported once by Dagster's run-status cursor; its dedup key (``failed_run:<run_i
 downstream channels (PagerDuty, the outbox reader) collapse repeats anyway.
 """
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,10 +47,13 @@ def summarize_error(error: Any) -> tuple[str, str, str | None]:
     current = error
     while getattr(current, "cls_name", None) in _WRAPPERS and getattr(current, "cause", None) is not None:
         current = current.cause
+    cls_name = str(getattr(current, "cls_name", None) or "Error")
     message = str(getattr(current, "message", "") or "").strip()
+    # "dagster._core.definitions.events.Failure: ..." -> "Failure: ..."
+    message = re.sub(rf"^[\w.]+\.{re.escape(cls_name)}: ", f"{cls_name}: ", message)
     stack = list(getattr(current, "stack", None) or [])
     location = stack[-1].strip().splitlines()[0] if stack else None
-    return str(getattr(current, "cls_name", None) or "Error"), _truncate(message), location
+    return cls_name, _truncate(message), location
 
 
 def step_failures(events: list[dg.DagsterEvent]) -> list[StepFailure]:
