@@ -456,3 +456,17 @@ def test_payload_values_become_plain_json() -> None:
         "day": np.datetime64("2025-06-23"),
     }
     assert jsonable(payload) == {"na": None, "nat": None, "np": 1.5, "int": 3, "day": "2025-06-23"}
+
+
+def test_in_process_cli_runs_page_like_the_sensor(alert_env: Path) -> None:
+    """`tradewinds nightly` runs in process (no daemon): it pages through page_failed_run."""
+    from orchestration.defs.alerts import page_failed_run
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = fragile_job.execute_in_process(raise_on_error=False, instance=instance)
+        alert = page_failed_run(instance, result.run_id, get_settings())
+    lines = read_outbox(get_settings().outbox)
+    assert [page["dedup_key"] for page in lines] == [f"failed_run:{result.run_id}"] == [alert["dedup_key"]]
+    assert lines[0]["payload"]["step_keys"] == ["explode"]
+    assert lines[0]["payload"]["error"] == "RuntimeError: freight API returned 502 after 1 retries"
+    assert lines[0]["link"].endswith(f"/runs/{result.run_id}")

@@ -152,3 +152,31 @@ def oncall_run_failure(context: dg.RunFailureSensorContext) -> None:
         tags=dict(run.tags),
     )
     send_oncall(alert, settings, context.log)
+
+
+def page_failed_run(instance: dg.DagsterInstance, run_id: str, settings: Settings) -> dict[str, Any]:
+    """Page on-call for a run that failed outside the daemon (``tradewinds nightly`` runs in process).
+
+    The sensor only sees runs launched through the instance's run launcher; in-process runs
+    from the CLI are paged here with the same alert, so the dedup key is the same either way.
+    """
+    import logging
+
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        raise ValueError(f"run {run_id} is not in the Dagster instance; cannot page for it")
+    step_events = [
+        record.event_log_entry.dagster_event
+        for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    ]
+    run_failures = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+    alert = build_failed_run_alert(
+        run_id=run.run_id,
+        job_name=run.job_name,
+        failures=step_failures([e for e in step_events if e is not None]),
+        run_failure_message=run_failures[-1].event_log_entry.message if run_failures else None,
+        base_url=settings.webserver_base_url,
+        tags=dict(run.tags),
+    )
+    send_oncall(alert, settings, logging.getLogger("tradewinds.oncall"))
+    return alert

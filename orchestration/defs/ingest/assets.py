@@ -6,7 +6,6 @@ range of the run, then validates the rows it loaded with the table's Great Expec
 suite as an inline blocking check: a failing gate stops everything downstream.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 import time

@@ -5,7 +5,6 @@ with the group taken from the folder they live in (``staging``, ``intermediate``
 ``selection``, ``service``, ``risk``), and dbt tests show as asset checks.
 """
 
-from __future__ import annotations
 
 import json
 import os
