@@ -34,7 +34,7 @@ REDACTED = "***"
 
 #: Where the channels that are not delivered yet will come from.
 PENDING_CHANNEL_ISSUE = (
-    "the notifier-channels issue (Slack-compatible webhook, generic webhook, e-mail, PagerDuty Events API v2)"
+    "issue 7 (alerts: Slack-compatible webhook, generic webhook, e-mail, PagerDuty Events API v2)"
 )
 
 
