@@ -1,0 +1,368 @@
+-- Landed cost of one unit per SKU x destination market x transport mode, as of the
+-- as-of date, for the pairs of the selection universe. All amounts in USD (reference FX
+-- of the as-of date). Per unit:
+--   unit cost          catalog cost / FX of the cost currency
+--   freight            lane rate (USD per rate unit) x chargeable kg / kg per rate unit;
+--                      the lane is the latest rate from the SKU's origin country to the
+--                      market in that mode, else the cheapest other origin
+--   duty               on the customs value (= unit cost, FOB transaction value): the
+--                      highest (ad valorem % x customs value + specific amount per kg or
+--                      per item) among the commodity codes of the SKU's HS subheading;
+--                      0 when the mode ships parcels (transport_modes.de_minimis_eligible)
+--                      and the customs value is at or under the duty de-minimis
+--   import VAT         VAT rate x (customs value + duty + freight) where VAT/GST is
+--                      charged, unless the mode ships parcels and the customs value is at
+--                      or under a VAT de-minimis
+--   fees               gross price x platform fee % x (1 + digital-services tax %)
+--   carbon             CBAM (market cbam_applies, HS prefix in scope): embedded kg CO2e
+--                      (default per kg x weight) / 1000 x carbon price per tonne
+-- Margin and logistics share are against the net (ex-VAT) realised price.
+
+with
+
+sku_markets as (
+
+    select
+        sku,
+        destination_country,
+        as_of_date,
+        gross_price_usd,
+        net_price_usd,
+        platform_fee_pct
+    from {{ ref('int_sku_markets_aggregated') }}
+
+),
+
+catalog as (
+
+    select
+        sku,
+        unit_cost_local,
+        cost_currency,
+        hs_code,
+        origin_country,
+        weight_kg
+    from {{ ref('stg_platform__catalog') }}
+
+),
+
+fx_rates as (
+
+    select
+        currency,
+        valid_from,
+        valid_to,
+        units_per_usd
+    from {{ ref('int_fx_rates_spanned') }}
+
+),
+
+sku_modes as (
+
+    select
+        sku,
+        mode,
+        rate_unit,
+        chargeable_kg,
+        kg_per_rate_unit,
+        kg_co2e_per_tonne_km,
+        is_de_minimis_eligible
+    from {{ ref('int_sku_modes_weighed') }}
+
+),
+
+lanes as (
+
+    select
+        origin_country,
+        destination_country,
+        mode,
+        rate_unit,
+        rate_usd,
+        transit_days,
+        distance_km
+    from {{ ref('int_freight_lanes_priced') }}
+
+),
+
+policies as (
+
+    select
+        destination_country,
+        vat_rate_pct,
+        dst_rate_pct,
+        duty_de_minimis_usd,
+        vat_de_minimis_usd,
+        carbon_price_usd_per_tonne,
+        import_vat_applies,
+        cbam_applies
+    from {{ ref('int_market_policies_resolved') }}
+
+),
+
+duty_rates as (
+
+    select
+        destination_country,
+        hs6,
+        commodity_code,
+        ad_valorem_pct,
+        specific_amount_local,
+        specific_currency,
+        specific_per,
+        specific_unit
+    from {{ ref('int_duty_rates_resolved') }}
+
+),
+
+cbam_scope as (
+
+    select
+        hs_prefix,
+        default_kg_co2e_per_kg
+    from {{ ref('stg_carbon__cbam_scope') }}
+
+),
+
+costed as (
+
+    select
+        sku_markets.sku,
+        sku_markets.destination_country,
+        sku_markets.as_of_date,
+        sku_markets.gross_price_usd,
+        sku_markets.net_price_usd,
+        sku_markets.platform_fee_pct,
+        catalog.hs_code,
+        catalog.origin_country,
+        catalog.weight_kg,
+        catalog.unit_cost_local / fx_rates.units_per_usd as unit_cost_usd
+    from sku_markets
+    inner join catalog
+        on sku_markets.sku = catalog.sku
+    left join fx_rates
+        on
+            catalog.cost_currency = fx_rates.currency
+            and sku_markets.as_of_date >= fx_rates.valid_from
+            and (fx_rates.valid_to is null or sku_markets.as_of_date < fx_rates.valid_to)
+
+),
+
+duty_candidates as (
+
+    select
+        costed.sku,
+        costed.destination_country,
+        duty_rates.commodity_code,
+        costed.unit_cost_usd * duty_rates.ad_valorem_pct / 100.0
+        + coalesce(
+            case
+                when duty_rates.specific_unit = 'kg'
+                    then duty_rates.specific_amount_local / fx_rates.units_per_usd
+                    / coalesce(nullif(duty_rates.specific_per, 0), 1) * costed.weight_kg
+                when duty_rates.specific_unit in ('item', 'p/st', 'unit', 'piece')
+                    then duty_rates.specific_amount_local / fx_rates.units_per_usd
+                    / coalesce(nullif(duty_rates.specific_per, 0), 1)
+            end,
+            0
+        ) as duty_usd
+    from costed
+    inner join duty_rates
+        on
+            costed.destination_country = duty_rates.destination_country
+            and substring(costed.hs_code, 1, 6) = duty_rates.hs6
+    left join fx_rates
+        on
+            duty_rates.specific_currency = fx_rates.currency
+            and costed.as_of_date >= fx_rates.valid_from
+            and (fx_rates.valid_to is null or costed.as_of_date < fx_rates.valid_to)
+
+),
+
+duties as (
+
+    select
+        sku,
+        destination_country,
+        max(duty_usd) as duty_before_de_minimis_usd
+    from duty_candidates
+    group by
+        sku,
+        destination_country
+
+),
+
+cbam_matches as (
+
+    select
+        catalog.sku,
+        cbam_scope.default_kg_co2e_per_kg,
+        row_number() over (
+            partition by catalog.sku
+            order by {{ dbt.length('cbam_scope.hs_prefix') }} desc
+        ) as prefix_rank
+    from catalog
+    inner join cbam_scope
+        on catalog.hs_code like cbam_scope.hs_prefix || '%'
+
+),
+
+cbam as (
+
+    select
+        sku,
+        default_kg_co2e_per_kg
+    from cbam_matches
+    where prefix_rank = 1
+
+),
+
+lane_options as (
+
+    select
+        costed.sku,
+        costed.destination_country,
+        sku_modes.mode,
+        lanes.origin_country as lane_origin_country,
+        lanes.rate_usd,
+        lanes.transit_days,
+        lanes.distance_km,
+        row_number() over (
+            partition by costed.sku, costed.destination_country, sku_modes.mode
+            order by
+                case when lanes.origin_country = costed.origin_country then 0 else 1 end,
+                lanes.rate_usd,
+                lanes.origin_country
+        ) as lane_rank
+    from costed
+    inner join sku_modes
+        on costed.sku = sku_modes.sku
+    inner join lanes
+        on
+            costed.destination_country = lanes.destination_country
+            and sku_modes.mode = lanes.mode
+            and sku_modes.rate_unit = lanes.rate_unit
+
+),
+
+components as (
+
+    select
+        costed.sku,
+        costed.destination_country,
+        lane_options.mode,
+        costed.as_of_date,
+        lane_options.lane_origin_country,
+        lane_options.transit_days,
+        sku_modes.chargeable_kg,
+        costed.gross_price_usd,
+        costed.net_price_usd,
+        costed.unit_cost_usd,
+        costed.unit_cost_usd as customs_value_usd,
+        lane_options.rate_usd * sku_modes.chargeable_kg / sku_modes.kg_per_rate_unit as freight_per_unit_usd,
+        case
+            when sku_modes.is_de_minimis_eligible and costed.unit_cost_usd <= policies.duty_de_minimis_usd then 0
+            else coalesce(duties.duty_before_de_minimis_usd, 0)
+        end as duty_per_unit_usd,
+        policies.vat_rate_pct,
+        policies.vat_de_minimis_usd,
+        costed.gross_price_usd * costed.platform_fee_pct / 100.0
+        * (1 + coalesce(policies.dst_rate_pct, 0) / 100.0) as fees_per_unit_usd,
+        case
+            when policies.cbam_applies and cbam.default_kg_co2e_per_kg is not null
+                then coalesce(
+                    cbam.default_kg_co2e_per_kg * costed.weight_kg / 1000.0 * policies.carbon_price_usd_per_tonne, 0
+                )
+            else 0
+        end as carbon_cost_per_unit_usd,
+        sku_modes.kg_co2e_per_tonne_km * costed.weight_kg / 1000.0 * lane_options.distance_km
+            as shipping_kg_co2e_per_unit,
+        policies.import_vat_applies,
+        sku_modes.is_de_minimis_eligible,
+        policies.cbam_applies and cbam.default_kg_co2e_per_kg is not null as is_cbam_in_scope,
+        sku_modes.is_de_minimis_eligible
+        and costed.unit_cost_usd <= policies.duty_de_minimis_usd as is_under_duty_de_minimis
+    from costed
+    inner join lane_options
+        on
+            costed.sku = lane_options.sku
+            and costed.destination_country = lane_options.destination_country
+            and lane_options.lane_rank = 1
+    inner join sku_modes
+        on
+            lane_options.sku = sku_modes.sku
+            and lane_options.mode = sku_modes.mode
+    left join policies
+        on costed.destination_country = policies.destination_country
+    left join duties
+        on
+            costed.sku = duties.sku
+            and costed.destination_country = duties.destination_country
+    left join cbam
+        on costed.sku = cbam.sku
+
+),
+
+with_vat as (
+
+    select
+        *,
+        case
+            when
+                import_vat_applies
+                and not (is_de_minimis_eligible and coalesce(customs_value_usd <= vat_de_minimis_usd, false))
+                then vat_rate_pct / 100.0 * (customs_value_usd + duty_per_unit_usd + freight_per_unit_usd)
+            else 0
+        end as vat_per_unit_usd
+    from components
+
+),
+
+totalled as (
+
+    select
+        *,
+        unit_cost_usd + freight_per_unit_usd + duty_per_unit_usd + vat_per_unit_usd
+        + fees_per_unit_usd + carbon_cost_per_unit_usd as landed_cost_usd
+    from with_vat
+
+),
+
+final as (
+
+    select
+        sku,
+        destination_country,
+        mode,
+        as_of_date,
+        lane_origin_country,
+        transit_days,
+        chargeable_kg,
+        round(gross_price_usd, 6) as gross_price_usd,
+        round(net_price_usd, 6) as net_price_usd,
+        round(unit_cost_usd, 6) as unit_cost_usd,
+        round(customs_value_usd, 6) as customs_value_usd,
+        round(freight_per_unit_usd, 6) as freight_per_unit_usd,
+        round(duty_per_unit_usd, 6) as duty_per_unit_usd,
+        round(vat_per_unit_usd, 6) as vat_per_unit_usd,
+        round(fees_per_unit_usd, 6) as fees_per_unit_usd,
+        round(carbon_cost_per_unit_usd, 6) as carbon_cost_per_unit_usd,
+        round(landed_cost_usd, 6) as landed_cost_usd,
+        round(landed_cost_usd - vat_per_unit_usd, 6) as landed_cost_ex_vat_usd,
+        round(100 * {{ safe_divide('net_price_usd - landed_cost_usd', 'net_price_usd') }}, 4) as landed_margin_pct,
+        round(
+            100 * {{ safe_divide('net_price_usd - (landed_cost_usd - vat_per_unit_usd)', 'net_price_usd') }}, 4
+        ) as landed_margin_ex_vat_pct,
+        round(100 * {{ safe_divide('freight_per_unit_usd', 'net_price_usd') }}, 4) as logistics_cost_share_pct,
+        round(shipping_kg_co2e_per_unit, 6) as shipping_kg_co2e_per_unit,
+        row_number() over (
+            partition by sku, destination_country
+            order by landed_cost_usd, mode
+        ) = 1 as is_cheapest_mode,
+        coalesce(is_cbam_in_scope, false) as is_cbam_in_scope,
+        coalesce(is_under_duty_de_minimis, false) as is_under_duty_de_minimis
+    from totalled
+
+)
+
+select * from final

@@ -1,0 +1,166 @@
+-- Quality and funnel signals per SKU x market of the selection universe, as of the as-of
+-- date: returns and reviews over the last 90 days, listing traffic over the last 28.
+-- Rates are period ratios (returned units in the window / units sold in the window),
+-- not order cohorts, so recent sales are not yet fully reflected in returns.
+
+with
+
+sku_markets as (
+
+    select
+        sku,
+        destination_country,
+        as_of_date,
+        units_90d
+    from {{ ref('int_sku_markets_aggregated') }}
+
+),
+
+returns as (
+
+    select * from {{ ref('stg_platform__returns') }}
+
+),
+
+reviews as (
+
+    select * from {{ ref('stg_platform__reviews') }}
+
+),
+
+traffic as (
+
+    select * from {{ ref('stg_platform__traffic') }}
+
+),
+
+returns_by_reason as (
+
+    select
+        sku_markets.sku,
+        sku_markets.destination_country,
+        returns.reason,
+        sum(returns.quantity) as returned_units
+    from sku_markets
+    inner join returns
+        on
+            sku_markets.sku = returns.sku
+            and sku_markets.destination_country = returns.destination_country
+            and returns.return_date <= sku_markets.as_of_date
+            and returns.return_date > {{ days_before('sku_markets.as_of_date', 90) }}
+    group by
+        sku_markets.sku,
+        sku_markets.destination_country,
+        returns.reason
+
+),
+
+returns_ranked as (
+
+    select
+        sku,
+        destination_country,
+        reason,
+        returned_units,
+        sum(returned_units) over (partition by sku, destination_country) as returned_units_90d,
+        row_number() over (
+            partition by sku, destination_country
+            order by returned_units desc, reason
+        ) as reason_rank
+    from returns_by_reason
+
+),
+
+returns_summary as (
+
+    select
+        sku,
+        destination_country,
+        returned_units_90d,
+        reason as top_return_reason
+    from returns_ranked
+    where reason_rank = 1
+
+),
+
+reviews_summary as (
+
+    select
+        sku_markets.sku,
+        sku_markets.destination_country,
+        count(*) as reviews_90d,
+        sum(case when reviews.rating <= 2 then 1 else 0 end) as bad_reviews_90d,
+        avg(cast(reviews.rating as {{ type_double() }})) as avg_rating_90d
+    from sku_markets
+    inner join reviews
+        on
+            sku_markets.sku = reviews.sku
+            and sku_markets.destination_country = reviews.destination_country
+            and reviews.review_date <= sku_markets.as_of_date
+            and reviews.review_date > {{ days_before('sku_markets.as_of_date', 90) }}
+    group by
+        sku_markets.sku,
+        sku_markets.destination_country
+
+),
+
+traffic_summary as (
+
+    select
+        sku_markets.sku,
+        sku_markets.destination_country,
+        sum(traffic.sessions) as sessions_28d,
+        sum(traffic.add_to_cart) as add_to_cart_sessions_28d,
+        sum(traffic.ordered_sessions) as ordered_sessions_28d
+    from sku_markets
+    inner join traffic
+        on
+            sku_markets.sku = traffic.sku
+            and sku_markets.destination_country = traffic.destination_country
+            and traffic.traffic_date <= sku_markets.as_of_date
+            and traffic.traffic_date > {{ days_before('sku_markets.as_of_date', 28) }}
+    group by
+        sku_markets.sku,
+        sku_markets.destination_country
+
+),
+
+final as (
+
+    select
+        sku_markets.sku,
+        sku_markets.destination_country,
+        sku_markets.as_of_date,
+        returns_summary.top_return_reason,
+        cast(coalesce(returns_summary.returned_units_90d, 0) as {{ dbt.type_bigint() }}) as returned_units_90d,
+        round(100 * {{ safe_divide('coalesce(returns_summary.returned_units_90d, 0)', 'sku_markets.units_90d') }}, 4)
+            as return_rate_pct,
+        cast(coalesce(reviews_summary.reviews_90d, 0) as {{ dbt.type_bigint() }}) as reviews_90d,
+        cast(coalesce(reviews_summary.bad_reviews_90d, 0) as {{ dbt.type_bigint() }}) as bad_reviews_90d,
+        round(100 * {{ safe_divide('reviews_summary.bad_reviews_90d', 'reviews_summary.reviews_90d') }}, 4)
+            as bad_review_rate_pct,
+        round(reviews_summary.avg_rating_90d, 4) as avg_rating_90d,
+        cast(coalesce(traffic_summary.sessions_28d, 0) as {{ dbt.type_bigint() }}) as sessions_28d,
+        round(
+            100 * {{ safe_divide('traffic_summary.add_to_cart_sessions_28d', 'traffic_summary.sessions_28d') }}, 4
+        ) as add_to_cart_rate_28d_pct,
+        round(
+            100 * {{ safe_divide('traffic_summary.ordered_sessions_28d', 'traffic_summary.sessions_28d') }}, 4
+        ) as conversion_rate_28d_pct
+    from sku_markets
+    left join returns_summary
+        on
+            sku_markets.sku = returns_summary.sku
+            and sku_markets.destination_country = returns_summary.destination_country
+    left join reviews_summary
+        on
+            sku_markets.sku = reviews_summary.sku
+            and sku_markets.destination_country = reviews_summary.destination_country
+    left join traffic_summary
+        on
+            sku_markets.sku = traffic_summary.sku
+            and sku_markets.destination_country = traffic_summary.destination_country
+
+)
+
+select * from final

@@ -1,0 +1,111 @@
+-- Demand windows per SKU x market as of the as-of date: the last 28 and 90 days (ending
+-- on and including the as-of date), the 28 days before the last 28 and the 90 before the
+-- last 90, realised gross and net (ex-VAT) prices over the last 90 days and the
+-- revenue-weighted platform fee of the marketplaces the pair sold on. Only pairs with
+-- at least one unit sold in the last 90 days are kept (the selection universe).
+
+with
+
+order_lines as (
+
+    select * from {{ ref('int_order_lines_converted') }}
+
+),
+
+as_of as (
+
+    select as_of_date from {{ ref('int_as_of_dates_resolved') }}
+
+),
+
+marketplaces as (
+
+    select
+        marketplace,
+        platform_fee_pct
+    from {{ ref('marketplaces') }}
+
+),
+
+windowed as (
+
+    select
+        order_lines.sku,
+        order_lines.destination_country,
+        order_lines.order_id,
+        order_lines.quantity,
+        order_lines.revenue_usd,
+        order_lines.net_revenue_usd,
+        coalesce(marketplaces.platform_fee_pct, 0) as platform_fee_pct,
+        as_of.as_of_date,
+        order_lines.order_date > {{ days_before('as_of.as_of_date', 28) }} as is_in_28d,
+        order_lines.order_date > {{ days_before('as_of.as_of_date', 56) }}
+        and order_lines.order_date <= {{ days_before('as_of.as_of_date', 28) }} as is_in_prior_28d,
+        order_lines.order_date > {{ days_before('as_of.as_of_date', 90) }} as is_in_90d,
+        order_lines.order_date <= {{ days_before('as_of.as_of_date', 90) }} as is_in_prior_90d
+    from order_lines
+    cross join as_of
+    left join marketplaces
+        on order_lines.marketplace = marketplaces.marketplace
+    where
+        order_lines.order_date <= as_of.as_of_date
+        and order_lines.order_date > {{ days_before('as_of.as_of_date', 180) }}
+
+),
+
+aggregated as (
+
+    select
+        sku,
+        destination_country,
+        as_of_date,
+        count(distinct case when is_in_28d then order_id end) as orders_28d,
+        count(distinct case when is_in_90d then order_id end) as orders_90d,
+        sum(case when is_in_28d then quantity else 0 end) as units_28d,
+        sum(case when is_in_prior_28d then quantity else 0 end) as units_prior_28d,
+        sum(case when is_in_90d then quantity else 0 end) as units_90d,
+        sum(case when is_in_prior_90d then quantity else 0 end) as units_prior_90d,
+        sum(case when is_in_28d then revenue_usd else 0 end) as revenue_28d_usd,
+        sum(case when is_in_prior_28d then revenue_usd else 0 end) as revenue_prior_28d_usd,
+        sum(case when is_in_90d then revenue_usd else 0 end) as revenue_90d_usd,
+        sum(case when is_in_prior_90d then revenue_usd else 0 end) as revenue_prior_90d_usd,
+        sum(case when is_in_28d then net_revenue_usd else 0 end) as net_revenue_28d_usd,
+        sum(case when is_in_90d then net_revenue_usd else 0 end) as net_revenue_90d_usd,
+        sum(case when is_in_90d then revenue_usd * platform_fee_pct else 0 end) as fee_weighted_revenue_90d_usd
+    from windowed
+    group by
+        sku,
+        destination_country,
+        as_of_date
+
+),
+
+final as (
+
+    select
+        sku,
+        destination_country,
+        as_of_date,
+        orders_28d,
+        orders_90d,
+        cast(units_28d as {{ dbt.type_bigint() }}) as units_28d,
+        cast(units_prior_28d as {{ dbt.type_bigint() }}) as units_prior_28d,
+        cast(units_90d as {{ dbt.type_bigint() }}) as units_90d,
+        cast(units_prior_90d as {{ dbt.type_bigint() }}) as units_prior_90d,
+        revenue_28d_usd,
+        revenue_prior_28d_usd,
+        revenue_90d_usd,
+        revenue_prior_90d_usd,
+        net_revenue_28d_usd,
+        net_revenue_90d_usd,
+        round(100 * ({{ safe_divide('units_28d', 'units_prior_28d') }} - 1), 4) as growth_28d_pct,
+        round(100 * ({{ safe_divide('units_90d', 'units_prior_90d') }} - 1), 4) as growth_90d_pct,
+        {{ safe_divide('revenue_90d_usd', 'units_90d') }} as gross_price_usd,
+        {{ safe_divide('net_revenue_90d_usd', 'units_90d') }} as net_price_usd,
+        coalesce({{ safe_divide('fee_weighted_revenue_90d_usd', 'revenue_90d_usd') }}, 0) as platform_fee_pct
+    from aggregated
+    where units_90d > 0
+
+)
+
+select * from final

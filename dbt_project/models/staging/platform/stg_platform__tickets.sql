@@ -1,0 +1,43 @@
+with
+
+source as (
+
+    select * from {{ source('platform', 'tickets') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        cast(ticket_id as varchar) as ticket_id,
+        cast(order_id as varchar) as order_id,
+        cast(sku as varchar) as sku,
+        -- strings
+        cast(marketplace as varchar) as marketplace,
+        cast(destination_country as varchar) as destination_country,
+        cast(channel as varchar) as channel,
+        cast(buyer_language as varchar) as buyer_language,
+        cast(response_language as varchar) as response_language,
+        cast(topic as varchar) as topic,
+        cast(handled_by as varchar) as handled_by,
+        -- numerics
+        cast(contacts as integer) as contacts,
+        cast(csat as integer) as csat,
+        -- booleans
+        cast(reopened as boolean) as reopened,
+        -- timestamps
+        cast(created_at as timestamp) as created_at,
+        cast(first_response_at as timestamp) as first_response_at,
+        cast(resolved_at as timestamp) as resolved_at,
+        -- dates
+        cast(created_at as date) as ticket_date,
+        -- loader metadata
+        _partition_date as partition_date,
+        _source_file as source_file,
+        _loaded_at as loaded_at
+    from source
+
+)
+
+select * from renamed

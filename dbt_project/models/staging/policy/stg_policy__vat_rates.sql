@@ -1,0 +1,29 @@
+with
+
+source as (
+
+    select * from {{ source('policy', 'vat_rates') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        cast(country_code as varchar) as country_code,
+        -- strings
+        cast(source as varchar) as source,
+        -- numerics
+        cast(standard_rate_pct as {{ type_double() }}) as standard_rate_pct,
+        cast(reduced_rate_pct as {{ type_double() }}) as reduced_rate_pct,
+        -- dates
+        cast(effective_from as date) as effective_from,
+        cast(effective_to as date) as effective_to,
+        -- loader metadata
+        _source_file as source_file,
+        _loaded_at as loaded_at
+    from source
+
+)
+
+select * from renamed
