@@ -75,6 +75,8 @@ def failures_markdown(failures: tuple[FailedExpectation, ...]) -> str:
             sample = json.dumps(f.sample_rows, default=str)
         elif f.sample:
             sample = json.dumps(f.sample, default=str)
+        elif f.details:
+            sample = json.dumps(f.details, default=str)
         else:
             sample = f"observed: {json.dumps(f.observed_value, default=str)}"
         pct = "" if f.unexpected_percent is None else f"{f.unexpected_percent:.3g}"

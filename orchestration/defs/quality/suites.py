@@ -9,7 +9,7 @@ the columns the marts document.
 The suites are committed as JSON under ``expectations/gx/`` so that GX, Data Docs and code
 review all see the same thing. After changing a rule here or the contract, rewrite them::
 
-    python -m orchestration.defs.quality.suites
+    python -m orchestration.defs.quality
 
 ``tests/test_quality.py`` fails when the committed files differ from what this module
 writes. Ids are derived from names (uuid5) so that a rewrite only changes what changed.
@@ -95,8 +95,16 @@ class SuiteSpec:
 # ---------------------------------------------------------------- expectation builders
 
 
-def _when(row_condition: str | None) -> dict[str, Any]:
-    return {"row_condition": row_condition, "condition_parser": "pandas"} if row_condition else {}
+Condition = dict[str, Any]
+
+
+def where(column: str, operator: Literal["==", "!=", "IN", "NOT_IN"], parameter: Any) -> Condition:
+    """A GX 1.x row condition (``Column(column) <operator> parameter``) as stored in JSON."""
+    return {"column": {"name": column}, "operator": operator, "parameter": parameter, "type": "comparison"}
+
+
+def _when(row_condition: Condition | None) -> dict[str, Any]:
+    return {"row_condition": row_condition} if row_condition else {}
 
 
 def columns_exactly(columns: Iterable[str]) -> Expectation:
@@ -138,7 +146,7 @@ def between(
     *,
     strict_min: bool = False,
     strict_max: bool = False,
-    when: str | None = None,
+    when: Condition | None = None,
     notes: str = "",
     severity: Severity = "critical",
 ) -> Expectation:
@@ -159,7 +167,7 @@ def positive(column: str, max_value: float, notes: str = "") -> Expectation:
     return between(column, 0, max_value, strict_min=True, notes=notes or f"Positive and at most {max_value:g}.")
 
 
-def in_set(column: str, values: Iterable[str], *, when: str | None = None, notes: str = "") -> Expectation:
+def in_set(column: str, values: Iterable[str], *, when: Condition | None = None, notes: str = "") -> Expectation:
     return Expectation(
         "expect_column_values_to_be_in_set",
         {"column": column, "value_set": list(values), **_when(when)},
@@ -183,7 +191,12 @@ def a_at_least_b(column_a: str, column_b: str, *, strict: bool = False, severity
     op = ">" if strict else ">="
     return Expectation(
         "expect_column_pair_values_a_to_be_greater_than_b",
-        {"column_A": column_a, "column_B": column_b, "or_equal": not strict, "ignore_row_if": "either_value_is_missing"},
+        {
+            "column_A": column_a,
+            "column_B": column_b,
+            "or_equal": not strict,
+            "ignore_row_if": "either_value_is_missing",
+        },
         f"{column_a} {op} {column_b} where both are set.",
         severity,
     )
@@ -220,17 +233,19 @@ def dtype(column: str, duckdb_type: str) -> Expectation | None:
     )
 
 
-def price(column: str, currency_column: str, max_low: float = 100_000, max_high: float = 100_000_000) -> list[Expectation]:
+def price(
+    column: str, currency_column: str, max_low: float = 100_000, max_high: float = 100_000_000
+) -> list[Expectation]:
     """Positive, below ``max_low`` in ordinary currencies and ``max_high`` in JPY/KRW."""
-    high = json.dumps(list(HIGH_DENOMINATION_CURRENCIES))
+    high = list(HIGH_DENOMINATION_CURRENCIES)
     return [
         positive(column, max_high, f"Positive; below {max_high:g} in any currency."),
         between(
             column,
             max_value=max_low,
             strict_max=True,
-            when=f"{currency_column} not in {high}",
-            notes=f"Plausible: below {max_low:g} except in high-denomination currencies {high}.",
+            when=where(currency_column, "NOT_IN", high),
+            notes=f"Plausible: below {max_low:g} except in high-denomination currencies ({', '.join(high)}).",
         ),
     ]
 
@@ -290,10 +305,9 @@ def _rate_by_mode() -> list[Expectation]:
     }
     rules = [positive("rate", 1_000_000)]
     for mode, (lo, hi, unit) in bounds.items():
-        rules.append(between("rate", lo, hi, when=f'mode == "{mode}"', notes=f"{mode}: {lo:g}..{hi:g} {unit}."))
-        rules.append(
-            in_set("rate_unit", [RATE_UNIT_BY_MODE[mode]], when=f'mode == "{mode}"', notes=f"{mode} is quoted {unit}.")
-        )
+        is_mode = where("mode", "==", mode)
+        rules.append(between("rate", lo, hi, when=is_mode, notes=f"{mode}: {lo:g}..{hi:g} {unit}."))
+        rules.append(in_set("rate_unit", [RATE_UNIT_BY_MODE[mode]], when=is_mode, notes=f"{mode} is quoted {unit}."))
     return rules
 
 
@@ -305,8 +319,8 @@ TABLE_RULES: dict[str, list[Expectation]] = {
         *(positive(c, 500, "Packed dimension: positive, at most 5 m.") for c in ("length_cm", "width_cm", "height_cm")),
         matches("hs_code", r"^\d{6}$", "6-digit HS subheading, zero-padded."),
         in_set("voltage", VOLTAGES),
-        matches("plug_type", r"^([A-O]|none)$", "IEC plug type letter or none."),
-        matches("doc_languages", r"^[a-z]{2}(;[a-z]{2})*$", "';'-separated ISO 639-1 codes."),
+        matches("plug_type", r"^(?:[A-O]|none)$", "IEC plug type letter or none."),
+        matches("doc_languages", r"^[a-z]{2}(?:;[a-z]{2})*$", "';'-separated ISO 639-1 codes."),
     ],
     "orders": [
         count("quantity", 1, 10_000),
@@ -376,7 +390,7 @@ TABLE_RULES: dict[str, list[Expectation]] = {
         a_at_least_b("effective_to", "effective_from", strict=True),
     ],
     "duty_rates": [
-        matches("commodity_code", r"^\d{8}(\d{2})?$", "8 or 10 digits, zero-padded."),
+        matches("commodity_code", r"^\d{8}(?:\d{2})?$", "8 or 10 digits, zero-padded."),
         matches("hs6", r"^\d{6}$", "6-digit HS subheading."),
         pct("ad_valorem_pct", 0, 1_000),
         between("specific_amount", 0, 1_000_000, notes="Specific duty amount: 0..1e6."),
@@ -445,7 +459,9 @@ def raw_suite(table: RawTable) -> SuiteSpec:
 # ---------------------------------------------------------------- mart suites
 
 
-def _mart_suite(name: str, description: str, columns: Sequence[str], key: Sequence[str], rules: list[Expectation]) -> SuiteSpec:
+def _mart_suite(
+    name: str, description: str, columns: Sequence[str], key: Sequence[str], rules: list[Expectation]
+) -> SuiteSpec:
     exps = [columns_include(columns)]
     exps += [not_null(c, "Primary key: never NULL.") for c in key]
     exps.append(compound_unique(key) if len(key) > 1 else unique(key[0]))
@@ -475,9 +491,25 @@ def mart_suites() -> list[SuiteSpec]:
             "risk_lane_weekly",
             "marts.risk_lane_weekly: weekly lane rates, changes, volatility and spike flags (read by freight alerts and forecasts).",
             [
-                "lane_id", "mode", "origin_country", "destination_country", "rate_week", "rate_unit", "currency",
-                "rate_local", "rate_usd", "prev_week_rate_usd", "wow_change_pct", "change_4w_pct", "mean_12w_usd",
-                "stddev_12w_usd", "volatility_cv_12w", "zscore_12w", "transit_days", "is_spike", "spike_severity",
+                "lane_id",
+                "mode",
+                "origin_country",
+                "destination_country",
+                "rate_week",
+                "rate_unit",
+                "currency",
+                "rate_local",
+                "rate_usd",
+                "prev_week_rate_usd",
+                "wow_change_pct",
+                "change_4w_pct",
+                "mean_12w_usd",
+                "stddev_12w_usd",
+                "volatility_cv_12w",
+                "zscore_12w",
+                "transit_days",
+                "is_spike",
+                "spike_severity",
                 "risk_tier",
             ],
             ["lane_id", "mode", "rate_week"],
@@ -519,8 +551,15 @@ def mart_suites() -> list[SuiteSpec]:
         _mart_suite(
             "service_market_daily",
             "marts.service_market_daily: service KPIs per market, channel and day (read by service alerts).",
-            ["destination_country", "channel", "ticket_date", "tickets", "first_response_p50_hours",
-             "first_response_p90_hours", "csat_avg"],
+            [
+                "destination_country",
+                "channel",
+                "ticket_date",
+                "tickets",
+                "first_response_p50_hours",
+                "first_response_p90_hours",
+                "csat_avg",
+            ],
             ["destination_country", "channel", "ticket_date"],
             [
                 in_set("destination_country", markets),
@@ -579,7 +618,7 @@ def suite_json(spec: SuiteSpec) -> dict[str, Any]:
         "id": _id("suite", spec.name),
         "meta": {
             "great_expectations_version": GX_VERSION,
-            "generated_by": "python -m orchestration.defs.quality.suites",
+            "generated_by": "python -m orchestration.defs.quality",
             "key_columns": list(spec.key_columns),
         },
         "name": spec.name,
@@ -603,7 +642,8 @@ def validation_definition_json(spec: SuiteSpec) -> dict[str, Any]:
 
 _YML_HEAD = f"""\
 # Great Expectations 1.x file context of Tradewinds.
-# GENERATED by `python -m orchestration.defs.quality.suites`: edit the generator, not this file.
+# GENERATED by `python -m orchestration.defs.quality` from orchestration/defs/quality/suites.py:
+# edit the generator, not this file.
 # Suites (expectations/) and validation definitions are committed; validation results and
 # Data Docs go under the data dir (see config_variables.yml; Tradewinds passes the real
 # paths from its settings at run time).
@@ -729,12 +769,3 @@ def write_context(root: Path = EXPECTATIONS_DIR) -> list[Path]:
     # A GX scaffold may have left a plugins folder behind; this context has none.
     shutil.rmtree(gx_dir / "plugins", ignore_errors=True)
     return written
-
-
-def main() -> None:
-    written = write_context()
-    print(f"wrote {len(written)} files under {EXPECTATIONS_DIR / CONTEXT_DIRNAME}")
-
-
-if __name__ == "__main__":
-    main()

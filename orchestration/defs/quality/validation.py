@@ -11,6 +11,7 @@ definitions); every validation is stored as a GX validation result under
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import threading
@@ -54,6 +55,8 @@ class FailedExpectation:
     # The expectation's arguments besides the column(s): bounds, value set size, condition.
     kwargs: dict[str, Any] = field(default_factory=dict)
     observed_value: Any = None
+    # GX's details, e.g. {"mismatched": {"missing": [...], "unexpected": [...]}} for the schema.
+    details: Any = None
     # Set when GX could not evaluate the expectation (e.g. the column is missing).
     exception: str | None = None
     notes: str | None = None
@@ -134,7 +137,7 @@ class _State:
                 raise SuiteNotFoundError(
                     f"no GX suite '{suite_name}' in {CONTEXT_ROOT}: known suites are {known}. "
                     "Declare it in orchestration/defs/quality/suites.py and run "
-                    "`python -m orchestration.defs.quality.suites`."
+                    "`python -m orchestration.defs.quality`."
                 ) from exc
             self.definitions[suite_name] = vd
         return vd
@@ -246,13 +249,12 @@ def _failure(r: Any) -> FailedExpectation:
             continue
         if k == "value_set" and isinstance(v, list | tuple) and len(v) > 10:
             v = f"{len(v)} values"
+        elif k == "row_condition":
+            v = condition_text(v)
         shown[k] = jsonable(v)
     sample = [jsonable(v) for v in (res.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]]
     rows = [jsonable(v) for v in (res.get("partial_unexpected_index_list") or [])[:SAMPLE_SIZE]]
     rows = [row if isinstance(row, dict) else {"index": row} for row in rows]
-    observed = res.get("observed_value")
-    if observed is None and res.get("details"):
-        observed = res["details"]
     return FailedExpectation(
         expectation_type=config.type,
         columns=columns,
@@ -262,10 +264,21 @@ def _failure(r: Any) -> FailedExpectation:
         sample=sample,
         sample_rows=rows,
         kwargs=shown,
-        observed_value=jsonable(observed),
+        observed_value=jsonable(res.get("observed_value")),
+        details=jsonable(res.get("details")) if res.get("details") else None,
         exception=exception,
         notes=getattr(config, "notes", None),
     )
+
+
+def condition_text(condition: Any) -> str:
+    """``currency NOT_IN ['JPY', 'KRW']`` for a GX row condition (dict, model or string)."""
+    if hasattr(condition, "model_dump"):
+        condition = condition.model_dump(mode="json")
+    if isinstance(condition, dict) and condition.get("type") == "comparison":
+        column = (condition.get("column") or {}).get("name")
+        return f"{column} {condition.get('operator')} {condition.get('parameter')!r}"
+    return condition if isinstance(condition, str) else json.dumps(jsonable(condition))
 
 
 def _exception_infos(info: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,1025 @@
+"""Quality gates: GX 1.x suites, their mapping onto Dagster asset checks, and blocking.
+
+Good frames (typed the way DuckDB hands rows to pandas) pass every suite; one crafted bad
+row per family is caught and the outcome names the expectation, the column and the failing
+value; a failing blocking check, standalone or inline, stops the downstream asset.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from orchestration.defs import quality
+from orchestration.defs.quality import (
+    MART_TABLES,
+    SuiteNotFoundError,
+    SuiteOutcome,
+    build_data_docs,
+    build_mart_check,
+    outcome_to_check_result,
+    raw_check_spec,
+    validate_frame,
+)
+from orchestration.defs.quality.suites import EXPECTATIONS_DIR, all_suites, render_context
+from orchestration.defs.quality.validation import CONTEXT_ROOT, jsonable
+from orchestration.lib.schemas import RAW_TABLES
+from orchestration.lib.settings import PROJECT_ROOT, get_settings
+from orchestration.lib.warehouse import WarehouseResource
+
+D = "2025-06-02"  # a Monday, in the past
+T = "2025-06-02 10:00:00"
+
+# One or two valid rows per raw table, in contract column order.
+GOOD_ROWS: dict[str, list[dict[str, Any]]] = {
+    "catalog": [
+        dict(
+            sku="SKU-1",
+            title="Kettle",
+            category="home_kitchen",
+            unit_cost=55.0,
+            cost_currency="CNY",
+            weight_kg=1.2,
+            length_cm=25.0,
+            width_cm=20.0,
+            height_cm=22.0,
+            hs_code="851671",
+            origin_country="CN",
+            supplier_id="SUP-1",
+            supplier_country="CN",
+            voltage="220V",
+            plug_type="C",
+            has_battery=False,
+            doc_languages="en;de",
+            launched_on="2024-03-01",
+        ),
+        dict(
+            sku="SKU-2",
+            title="Lamp",
+            category="electronics",
+            unit_cost=30.0,
+            cost_currency="CNY",
+            weight_kg=0.5,
+            length_cm=10.0,
+            width_cm=10.0,
+            height_cm=30.0,
+            hs_code="940520",
+            origin_country="CN",
+            supplier_id="SUP-2",
+            supplier_country="VN",
+            voltage="universal",
+            plug_type="none",
+            has_battery=None,
+            doc_languages=None,
+            launched_on=None,
+        ),
+    ],
+    "orders": [
+        dict(
+            order_line_id="OL-1",
+            order_id="O-1",
+            ordered_at=T,
+            marketplace="amazon",
+            destination_country="DE",
+            sku="SKU-1",
+            quantity=2,
+            unit_price=39.9,
+            currency="EUR",
+        ),
+        dict(
+            order_line_id="OL-2",
+            order_id="O-2",
+            ordered_at=T,
+            marketplace="shopify",
+            destination_country="KR",
+            sku="SKU-2",
+            quantity=1,
+            unit_price=250000.0,
+            currency="KRW",
+        ),
+    ],
+    "inventory": [
+        dict(
+            snapshot_date=D,
+            sku="SKU-1",
+            warehouse_id="FBA-DE-1",
+            destination_country="DE",
+            on_hand_units=120,
+            inbound_units=0,
+            replenishment_lead_time_days=45,
+        ),
+        dict(
+            snapshot_date=D,
+            sku="SKU-1",
+            warehouse_id="FBA-DE-2",
+            destination_country="DE",
+            on_hand_units=0,
+            inbound_units=300,
+            replenishment_lead_time_days=45,
+        ),
+    ],
+    "shipments": [
+        dict(
+            shipment_id="SH-1",
+            sku="SKU-1",
+            lane_id="CNSHA-DEHAM",
+            mode="ocean_fcl_40ft",
+            origin_country="CN",
+            destination_country="DE",
+            units=2000,
+            gross_weight_kg=2400.0,
+            volume_cbm=22.0,
+            departed_at=T,
+            arrived_at="2025-07-10 08:00:00",
+            planned_transit_days=35.0,
+            freight_cost=4200.0,
+            currency="USD",
+        ),
+        dict(
+            shipment_id="SH-2",
+            sku="SKU-2",
+            lane_id="CNSZX-USLAX",
+            mode="air",
+            origin_country="CN",
+            destination_country="US",
+            units=100,
+            gross_weight_kg=50.0,
+            volume_cbm=0.3,
+            departed_at=T,
+            arrived_at=None,
+            planned_transit_days=5.0,
+            freight_cost=300.0,
+            currency="USD",
+        ),
+    ],
+    "traffic": [
+        dict(
+            traffic_date=D,
+            sku="SKU-1",
+            marketplace="amazon",
+            destination_country="DE",
+            sessions=100,
+            page_views=180,
+            add_to_cart=12,
+            ordered_sessions=5,
+        ),
+    ],
+    "competitors": [
+        dict(
+            snapshot_date=D,
+            sku="SKU-1",
+            marketplace="amazon",
+            destination_country="JP",
+            sellers_on_listing=4,
+            competitor_median_price=4980.0,
+            currency="JPY",
+            competitor_review_count=210,
+            own_review_count=35,
+        ),
+    ],
+    "reviews": [
+        dict(
+            review_id="R-1",
+            sku="SKU-1",
+            marketplace="amazon",
+            destination_country="DE",
+            reviewed_at=T,
+            rating=2,
+            topic="installation",
+            language="de",
+        ),
+        dict(
+            review_id="R-2",
+            sku="SKU-1",
+            marketplace="amazon",
+            destination_country="DE",
+            reviewed_at=T,
+            rating=5,
+            topic="praise",
+            language=None,
+        ),
+    ],
+    "returns": [
+        dict(
+            return_id="RT-1",
+            order_line_id="OL-1",
+            sku="SKU-1",
+            destination_country="DE",
+            returned_at=T,
+            quantity=1,
+            reason="voltage_mismatch",
+        ),
+    ],
+    "tickets": [
+        dict(
+            ticket_id="TK-1",
+            order_id="O-1",
+            sku="SKU-1",
+            marketplace="amazon",
+            destination_country="BR",
+            channel="chat",
+            buyer_language="pt",
+            response_language="pt",
+            created_at=T,
+            first_response_at="2025-06-02 16:00:00",
+            resolved_at="2025-06-03 09:00:00",
+            topic="installation",
+            handled_by="human",
+            contacts=2,
+            reopened=False,
+            csat=4,
+        ),
+        dict(
+            ticket_id="TK-2",
+            order_id=None,
+            sku=None,
+            marketplace="shopee",
+            destination_country="SG",
+            channel="marketplace_message",
+            buyer_language="en",
+            response_language=None,
+            created_at=T,
+            first_response_at=None,
+            resolved_at=None,
+            topic="pre_sale_question",
+            handled_by="bot",
+            contacts=1,
+            reopened=False,
+            csat=None,
+        ),
+    ],
+    "freight_rates": [
+        dict(
+            rate_week=D,
+            lane_id="CNSHA-DEHAM",
+            origin_country="CN",
+            origin_port="CNSHA",
+            destination_country="DE",
+            destination_port="DEHAM",
+            mode="ocean_fcl_40ft",
+            rate=3200.0,
+            rate_unit="per_container",
+            currency="USD",
+            transit_days=38.0,
+            distance_km=19500.0,
+        ),
+        dict(
+            rate_week=D,
+            lane_id="CNPVG-DEFRA",
+            origin_country="CN",
+            origin_port="CNPVG",
+            destination_country="DE",
+            destination_port="DEFRA",
+            mode="air",
+            rate=4.1,
+            rate_unit="per_kg",
+            currency="USD",
+            transit_days=4.0,
+            distance_km=8900.0,
+        ),
+        dict(
+            rate_week=D,
+            lane_id="CNSHA-DEHAM",
+            origin_country="CN",
+            origin_port="CNSHA",
+            destination_country="DE",
+            destination_port="DEHAM",
+            mode="ocean_lcl",
+            rate=85.0,
+            rate_unit="per_cbm",
+            currency="USD",
+            transit_days=42.0,
+            distance_km=19500.0,
+        ),
+    ],
+    "vat_rates": [
+        dict(
+            country_code="DE",
+            effective_from="2000-01-01",
+            effective_to="2020-07-01",
+            standard_rate_pct=19.0,
+            reduced_rate_pct=7.0,
+            source="ibericode/vat-rates",
+        ),
+        dict(
+            country_code="DE",
+            effective_from="2021-01-01",
+            effective_to=None,
+            standard_rate_pct=19.0,
+            reduced_rate_pct=7.0,
+            source="ibericode/vat-rates",
+        ),
+    ],
+    "duty_rates": [
+        dict(
+            destination_country="GB",
+            commodity_code="8516710000",
+            hs6="851671",
+            description="Coffee or tea makers",
+            rate_text="2.0%",
+            ad_valorem_pct=2.0,
+            specific_amount=None,
+            specific_currency=None,
+            specific_per=None,
+            specific_unit=None,
+            effective_from="2021-01-01",
+            effective_to=None,
+            source="UKGT",
+        ),
+        dict(
+            destination_country="AT",
+            commodity_code="02011000",
+            hs6="020110",
+            description="Beef carcasses",
+            rate_text="12.8% + 176.8 EUR / 100 kg",
+            ad_valorem_pct=12.8,
+            specific_amount=176.8,
+            specific_currency="EUR",
+            specific_per=100.0,
+            specific_unit="kg",
+            effective_from="2000-01-01",
+            effective_to=None,
+            source="CET",
+        ),
+    ],
+    "de_minimis": [
+        dict(
+            country_code="US",
+            applies_to="duty",
+            threshold_amount=800.0,
+            currency="USD",
+            effective_from="2016-03-10",
+            effective_to="2025-08-29",
+            source="curated",
+        ),
+        dict(
+            country_code="EU",
+            applies_to="duty",
+            threshold_amount=150.0,
+            currency="EUR",
+            effective_from="2021-07-01",
+            effective_to=None,
+            source="curated",
+        ),
+    ],
+    "digital_services_taxes": [
+        dict(
+            country_code="FR",
+            rate_pct=3.0,
+            scope="digital interface services",
+            effective_from="2019-01-01",
+            effective_to=None,
+            source="curated",
+        ),
+    ],
+    "regulatory_events": [
+        dict(
+            event_id="EV-1",
+            country_code="EU",
+            hs_scope="72",
+            kind="cbam",
+            announced_on="2023-05-16",
+            effective_on="2026-01-01",
+            new_rate_pct=None,
+            summary="CBAM definitive period starts",
+        ),
+    ],
+    "fx_rates": [
+        dict(rate_date=D, currency="EUR", units_per_usd=0.88),
+        dict(rate_date=D, currency="KRW", units_per_usd=1370.0),
+    ],
+    "emission_factors": [
+        dict(
+            activity_id="freight_flight-x",
+            category="Air Freight",
+            name="Air freight",
+            activity_unit="tonne-km",
+            kg_co2e_per_unit=1.02,
+            lca_activity="fuel_combustion",
+            source="BEIS",
+            year_released=2021,
+            region="GB",
+        ),
+    ],
+    "cbam_scope": [
+        dict(hs_prefix="72", sector="iron_and_steel", default_kg_co2e_per_kg=2.1, source="EU 2023/956 Annex I"),
+    ],
+    "carbon_prices": [
+        dict(price_date=D, scheme="EU_ETS", price=71.5, currency="EUR"),
+    ],
+}
+
+MART_COLUMNS: dict[str, dict[str, str]] = {
+    "demand_sku_market_daily": {
+        "sku": "VARCHAR",
+        "destination_country": "VARCHAR",
+        "order_date": "DATE",
+        "orders": "INTEGER",
+        "units": "INTEGER",
+        "revenue_usd": "DOUBLE",
+    },
+    "risk_lane_weekly": {
+        "lane_id": "VARCHAR",
+        "mode": "VARCHAR",
+        "origin_country": "VARCHAR",
+        "destination_country": "VARCHAR",
+        "rate_week": "DATE",
+        "rate_unit": "VARCHAR",
+        "currency": "VARCHAR",
+        "rate_local": "DOUBLE",
+        "rate_usd": "DOUBLE",
+        "prev_week_rate_usd": "DOUBLE",
+        "wow_change_pct": "DOUBLE",
+        "change_4w_pct": "DOUBLE",
+        "mean_12w_usd": "DOUBLE",
+        "stddev_12w_usd": "DOUBLE",
+        "volatility_cv_12w": "DOUBLE",
+        "zscore_12w": "DOUBLE",
+        "transit_days": "DOUBLE",
+        "is_spike": "BOOLEAN",
+        "spike_severity": "VARCHAR",
+        "risk_tier": "VARCHAR",
+    },
+    "selection_sku_market": {
+        "sku": "VARCHAR",
+        "destination_country": "VARCHAR",
+        "landed_cost_usd": "DOUBLE",
+        "landed_margin_pct": "DOUBLE",
+        "net_price_usd": "DOUBLE",
+        "as_of_date": "DATE",
+        "selection_score": "DOUBLE",
+    },
+    "service_market_daily": {
+        "destination_country": "VARCHAR",
+        "channel": "VARCHAR",
+        "ticket_date": "DATE",
+        "tickets": "INTEGER",
+        "first_response_p50_hours": "DOUBLE",
+        "first_response_p90_hours": "DOUBLE",
+        "csat_avg": "DOUBLE",
+    },
+}
+
+GOOD_MART_ROWS: dict[str, list[dict[str, Any]]] = {
+    "demand_sku_market_daily": [
+        dict(sku="SKU-1", destination_country="DE", order_date=D, orders=3, units=4, revenue_usd=160.0),
+        dict(sku="SKU-1", destination_country="DE", order_date="2025-06-03", orders=0, units=0, revenue_usd=0.0),
+    ],
+    "risk_lane_weekly": [
+        dict(
+            lane_id="CNSHA-DEHAM",
+            mode="ocean_fcl_40ft",
+            origin_country="CN",
+            destination_country="DE",
+            rate_week=D,
+            rate_unit="per_container",
+            currency="USD",
+            rate_local=3200.0,
+            rate_usd=3200.0,
+            prev_week_rate_usd=2500.0,
+            wow_change_pct=28.0,
+            change_4w_pct=40.0,
+            mean_12w_usd=2400.0,
+            stddev_12w_usd=300.0,
+            volatility_cv_12w=0.125,
+            zscore_12w=2.7,
+            transit_days=38.0,
+            is_spike=True,
+            spike_severity="warning",
+            risk_tier="high",
+        ),
+        dict(
+            lane_id="CNSHA-DEHAM",
+            mode="ocean_fcl_40ft",
+            origin_country="CN",
+            destination_country="DE",
+            rate_week="2025-05-26",
+            rate_unit="per_container",
+            currency="USD",
+            rate_local=2500.0,
+            rate_usd=2500.0,
+            prev_week_rate_usd=None,
+            wow_change_pct=None,
+            change_4w_pct=None,
+            mean_12w_usd=None,
+            stddev_12w_usd=None,
+            volatility_cv_12w=None,
+            zscore_12w=None,
+            transit_days=38.0,
+            is_spike=False,
+            spike_severity=None,
+            risk_tier="low",
+        ),
+    ],
+    "selection_sku_market": [
+        dict(
+            sku="SKU-1",
+            destination_country="DE",
+            landed_cost_usd=21.5,
+            landed_margin_pct=-12.0,
+            net_price_usd=19.2,
+            as_of_date=D,
+            selection_score=0.4,
+        ),
+    ],
+    "service_market_daily": [
+        dict(
+            destination_country="BR",
+            channel="chat",
+            ticket_date=D,
+            tickets=12,
+            first_response_p50_hours=3.5,
+            first_response_p90_hours=20.0,
+            csat_avg=4.1,
+        ),
+    ],
+}
+
+
+def typed_frame(columns: dict[str, str], rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as DuckDB hands them to pandas (``.df()``), with the given DuckDB column types."""
+    conn = duckdb.connect()
+    try:
+        conn.execute("CREATE TABLE t (" + ", ".join(f'"{c}" {t}' for c, t in columns.items()) + ")")
+        if rows:
+            placeholders = ", ".join("?" for _ in columns)
+            conn.executemany(f"INSERT INTO t VALUES ({placeholders})", [[r[c] for c in columns] for r in rows])
+        return conn.sql("SELECT * FROM t").df()
+    finally:
+        conn.close()
+
+
+def raw_frame(table: str, rows: list[dict[str, Any]] | None = None) -> pd.DataFrame:
+    return typed_frame(RAW_TABLES[table].columns, GOOD_ROWS[table] if rows is None else rows)
+
+
+def mart_frame(mart: str, rows: list[dict[str, Any]] | None = None) -> pd.DataFrame:
+    return typed_frame(MART_COLUMNS[mart], GOOD_MART_ROWS[mart] if rows is None else rows)
+
+
+def with_row(table: str, **changes: Any) -> list[dict[str, Any]]:
+    """The good rows of ``table`` plus a copy of the first one with ``changes`` applied."""
+    good = GOOD_ROWS[table]
+    return [*good, {**good[0], **changes}]
+
+
+def failure(outcome: SuiteOutcome, expectation_type: str, column: str):
+    matches = [f for f in outcome.failures if f.expectation_type == expectation_type and column in f.columns]
+    assert matches, f"{expectation_type}({column}) did not fail: {outcome.summary()}"
+    return matches[0]
+
+
+@pytest.fixture(scope="module")
+def gx_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gx_data")
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(gx_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One data dir for the module, so the GX context is loaded once."""
+    monkeypatch.setenv("TRADEWINDS_DATA_DIR", str(gx_data_dir))
+    get_settings.cache_clear()
+
+
+# ---------------------------------------------------------------- the suites
+
+
+def test_every_raw_table_and_mart_has_a_committed_suite() -> None:
+    names = {s.name for s in all_suites()}
+    assert {f"raw_{t}" for t in RAW_TABLES} <= names
+    assert {f"mart_{m}" for m in MART_TABLES} <= names
+    on_disk = {p.stem for p in (CONTEXT_ROOT / "expectations").glob("*.json")}
+    assert on_disk == names
+
+
+def test_committed_context_matches_the_generator() -> None:
+    stale = [
+        rel
+        for rel, text in render_context().items()
+        if not (EXPECTATIONS_DIR / rel).is_file() or (EXPECTATIONS_DIR / rel).read_text(encoding="utf-8") != text
+    ]
+    assert not stale, f"run `python -m orchestration.defs.quality` and commit: {stale}"
+
+
+@pytest.mark.parametrize("table", sorted(RAW_TABLES))
+def test_good_raw_rows_pass(table: str) -> None:
+    outcome = validate_frame(f"raw_{table}", raw_frame(table))
+    assert outcome.success, outcome.summary()
+    assert outcome.rows == len(GOOD_ROWS[table])
+    assert outcome.evaluated >= 1 + len(RAW_TABLES[table].primary_key)
+
+
+@pytest.mark.parametrize("mart", MART_TABLES)
+def test_good_mart_rows_pass(mart: str) -> None:
+    outcome = validate_frame(f"mart_{mart}", mart_frame(mart))
+    assert outcome.success, outcome.summary()
+
+
+def test_empty_frame_passes() -> None:
+    assert validate_frame("raw_orders", raw_frame("orders", [])).success
+
+
+def test_loader_columns_are_ignored() -> None:
+    df = raw_frame("orders").assign(_partition_date=pd.Timestamp(D), _source_file="x.csv", _loaded_at=pd.Timestamp(T))
+    assert validate_frame("raw_orders", df).success
+
+
+def test_unknown_suite_names_the_fix() -> None:
+    with pytest.raises(SuiteNotFoundError, match="raw_nope.*python -m orchestration.defs.quality"):
+        validate_frame("raw_nope", raw_frame("orders"))
+
+
+# ---------------------------------------------------------------- bad rows, one family at a time
+
+
+def test_platform_negative_price() -> None:
+    outcome = validate_frame(
+        "raw_orders", raw_frame("orders", with_row("orders", order_line_id="OL-9", unit_price=-5.0))
+    )
+    assert not outcome.success
+    f = failure(outcome, "expect_column_values_to_be_between", "unit_price")
+    assert f.unexpected_count == 1
+    assert f.sample == [-5.0]
+    assert f.sample_rows == [{"unit_price": -5.0, "order_line_id": "OL-9"}]
+    assert f.severity == "critical"
+
+
+def test_platform_price_bound_depends_on_currency() -> None:
+    # 250000 is a fine price in KRW (good rows) but not in EUR.
+    rows = with_row("orders", order_line_id="OL-9", unit_price=250000.0, currency="EUR")
+    outcome = validate_frame("raw_orders", raw_frame("orders", rows))
+    f = failure(outcome, "expect_column_values_to_be_between", "unit_price")
+    assert f.sample == [250000.0]
+    assert f.kwargs["row_condition"] == "currency NOT_IN ['JPY', 'KRW']"
+
+
+def test_platform_unknown_country() -> None:
+    outcome = validate_frame(
+        "raw_orders", raw_frame("orders", with_row("orders", order_line_id="OL-9", destination_country="ZZ"))
+    )
+    f = failure(outcome, "expect_column_values_to_be_in_set", "destination_country")
+    assert f.sample == ["ZZ"]
+    assert f.sample_rows[0]["order_line_id"] == "OL-9"
+
+
+def test_platform_duplicate_compound_key() -> None:
+    outcome = validate_frame("raw_inventory", raw_frame("inventory", with_row("inventory", on_hand_units=7)))
+    f = failure(outcome, "expect_compound_columns_to_be_unique", "warehouse_id")
+    assert f.columns == ("snapshot_date", "sku", "warehouse_id")
+    assert f.unexpected_count == 2
+    assert {"snapshot_date": "2025-06-02T00:00:00", "sku": "SKU-1", "warehouse_id": "FBA-DE-1"} in f.sample
+
+
+def test_platform_duplicate_single_key() -> None:
+    outcome = validate_frame("raw_orders", raw_frame("orders", with_row("orders")))
+    f = failure(outcome, "expect_column_values_to_be_unique", "order_line_id")
+    assert f.sample == ["OL-1", "OL-1"]
+
+
+def test_platform_future_timestamp_and_response_before_creation() -> None:
+    rows = with_row(
+        "tickets", ticket_id="TK-9", created_at="2099-01-01 00:00:00", first_response_at="2025-06-01 00:00:00"
+    )
+    outcome = validate_frame("raw_tickets", raw_frame("tickets", rows))
+    future = failure(outcome, "expect_column_values_to_be_between", "created_at")
+    assert future.sample == ["2099-01-01T00:00:00"]
+    assert future.sample_rows == [{"created_at": "2099-01-01T00:00:00", "ticket_id": "TK-9"}]
+    order = failure(outcome, "expect_column_pair_values_a_to_be_greater_than_b", "first_response_at")
+    assert order.columns == ("first_response_at", "created_at")
+    assert order.unexpected_count == 1
+
+
+def test_platform_rating_and_topic() -> None:
+    outcome = validate_frame(
+        "raw_reviews", raw_frame("reviews", with_row("reviews", review_id="R-9", rating=6, topic="meh"))
+    )
+    assert failure(outcome, "expect_column_values_to_be_between", "rating").sample == [6]
+    assert failure(outcome, "expect_column_values_to_be_in_set", "topic").sample == ["meh"]
+
+
+def test_freight_bad_mode_and_implausible_rate() -> None:
+    outcome = validate_frame(
+        "raw_freight_rates", raw_frame("freight_rates", with_row("freight_rates", mode="boat", lane_id="CNSHA-USLAX"))
+    )
+    f = failure(outcome, "expect_column_values_to_be_in_set", "mode")
+    assert f.sample == ["boat"]
+    assert f.sample_rows[0]["mode"] == "boat"
+
+    rows = with_row("freight_rates", mode="air", rate=3200.0, rate_unit="per_kg", lane_id="CNPVG-USLAX")
+    outcome = validate_frame("raw_freight_rates", raw_frame("freight_rates", rows))
+    f = failure(outcome, "expect_column_values_to_be_between", "rate")
+    assert f.sample == [3200.0]
+    assert f.kwargs["row_condition"] == "mode == 'air'"
+
+
+def test_freight_rate_unit_must_match_mode() -> None:
+    rows = with_row("freight_rates", rate_unit="per_kg", lane_id="CNSHA-USLAX")
+    outcome = validate_frame("raw_freight_rates", raw_frame("freight_rates", rows))
+    assert failure(outcome, "expect_column_values_to_be_in_set", "rate_unit").sample == ["per_kg"]
+
+
+def test_policy_percentage_and_period() -> None:
+    rows = with_row("vat_rates", effective_from="2030-01-01", effective_to="2029-01-01", standard_rate_pct=150.0)
+    outcome = validate_frame("raw_vat_rates", raw_frame("vat_rates", rows))
+    assert failure(outcome, "expect_column_values_to_be_between", "standard_rate_pct").sample == [150.0]
+    assert failure(outcome, "expect_column_pair_values_a_to_be_greater_than_b", "effective_to").unexpected_count == 1
+
+
+def test_policy_commodity_code_pattern() -> None:
+    rows = with_row("duty_rates", commodity_code="1012100")  # leading zero lost
+    outcome = validate_frame("raw_duty_rates", raw_frame("duty_rates", rows))
+    assert failure(outcome, "expect_column_values_to_match_regex", "commodity_code").sample == ["1012100"]
+
+
+def test_carbon_negative_price_and_unknown_currency() -> None:
+    rows = with_row("carbon_prices", price_date="2025-06-03", price=-1.0, currency="XBT")
+    outcome = validate_frame("raw_carbon_prices", raw_frame("carbon_prices", rows))
+    assert failure(outcome, "expect_column_values_to_be_between", "price").sample == [-1.0]
+    assert failure(outcome, "expect_column_values_to_be_in_set", "currency").sample == ["XBT"]
+
+
+def test_schema_drift_is_named() -> None:
+    df = raw_frame("orders").drop(columns=["currency"]).assign(coupon_code="X")
+    outcome = validate_frame("raw_orders", df)
+    schema = next(f for f in outcome.failures if f.expectation_type == "expect_table_columns_to_match_set")
+    assert schema.details == {"mismatched": {"missing": ["currency"], "unexpected": ["coupon_code"]}}
+    assert "coupon_code" in outcome_to_check_result(outcome).metadata["failed_expectations"].value
+    missing = failure(outcome, "expect_column_values_to_be_in_set", "currency")
+    assert missing.exception and "currency" in missing.exception
+
+
+def test_wrong_type_is_caught() -> None:
+    df = raw_frame("orders").astype({"quantity": "float64"})
+    outcome = validate_frame("raw_orders", df)
+    f = failure(outcome, "expect_column_values_to_be_in_type_list", "quantity")
+    assert f.observed_value == "float64"
+
+
+def test_mart_rules() -> None:
+    bad_risk = [
+        *GOOD_MART_ROWS["risk_lane_weekly"],
+        {**GOOD_MART_ROWS["risk_lane_weekly"][0], "rate_week": "2025-06-09", "rate_usd": 0.0, "risk_tier": "extreme"},
+    ]
+    outcome = validate_frame("mart_risk_lane_weekly", mart_frame("risk_lane_weekly", bad_risk))
+    assert failure(outcome, "expect_column_values_to_be_between", "rate_usd").sample == [0.0]
+    assert failure(outcome, "expect_column_values_to_be_in_set", "risk_tier").sample == ["extreme"]
+
+    dup = GOOD_MART_ROWS["demand_sku_market_daily"] * 2
+    outcome = validate_frame("mart_demand_sku_market_daily", mart_frame("demand_sku_market_daily", dup))
+    assert failure(outcome, "expect_compound_columns_to_be_unique", "order_date").unexpected_count == 4
+
+    bad_service = [{**GOOD_MART_ROWS["service_market_daily"][0], "csat_avg": 6.0, "first_response_p90_hours": 1.0}]
+    outcome = validate_frame("mart_service_market_daily", mart_frame("service_market_daily", bad_service))
+    assert failure(outcome, "expect_column_values_to_be_between", "csat_avg").sample == [6.0]
+    assert failure(outcome, "expect_column_pair_values_a_to_be_greater_than_b", "first_response_p90_hours")
+
+
+# ---------------------------------------------------------------- check results
+
+
+def test_passing_outcome_maps_to_passed_check() -> None:
+    outcome = validate_frame("raw_orders", raw_frame("orders"))
+    result = outcome_to_check_result(outcome, asset_key=dg.AssetKey(["raw", "orders"]), check_name="gx_raw_orders")
+    assert result.passed
+    assert result.check_name == "gx_raw_orders"
+    assert result.asset_key == dg.AssetKey(["raw", "orders"])
+    assert result.metadata["rows_validated"].value == 2
+    assert result.metadata["expectations_evaluated"].value == outcome.evaluated
+    assert result.metadata["expectations_failed"].value == 0
+    assert "failed_expectations" not in result.metadata
+
+
+def test_failing_outcome_maps_to_error_with_named_failures() -> None:
+    outcome = validate_frame(
+        "raw_orders", raw_frame("orders", with_row("orders", order_line_id="OL-9", unit_price=-5.0))
+    )
+    result = outcome_to_check_result(outcome)
+    assert not result.passed
+    assert result.severity == dg.AssetCheckSeverity.ERROR
+    table = result.metadata["failed_expectations"].value
+    assert "expect_column_values_to_be_between" in table and "unit_price" in table and "-5.0" in table
+    assert "OL-9" in table
+    failures = result.metadata["failures"].value
+    assert failures[0]["expectation_type"] == "expect_column_values_to_be_between"
+    assert failures[0]["columns"] == ["unit_price"]
+    assert failures[0]["unexpected_count"] == 1
+    assert "unit_price" in (result.description or "")
+    json.dumps(failures)  # plain JSON, no numpy or Timestamp left
+
+
+def test_only_warning_failures_give_a_non_blocking_warn() -> None:
+    rows = with_row("traffic", traffic_date="2025-06-03", sessions=10, page_views=5, add_to_cart=1, ordered_sessions=1)
+    outcome = validate_frame("raw_traffic", raw_frame("traffic", rows))
+    assert not outcome.success
+    assert [f.severity for f in outcome.failures] == ["warning"]
+    result = outcome_to_check_result(outcome)
+    assert not result.passed
+    assert result.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_raw_check_spec() -> None:
+    spec = raw_check_spec("orders")
+    assert spec.name == "gx_raw_orders"
+    assert spec.asset_key == dg.AssetKey(["raw", "orders"])
+    assert spec.blocking
+    assert spec.description
+    with pytest.raises(ValueError, match="no raw table"):
+        raw_check_spec("nope")
+
+
+def test_definitions_hold_one_blocking_check_per_mart() -> None:
+    specs = [s for c in quality.defs.asset_checks for s in c.check_specs]
+    assert {(s.asset_key, s.name) for s in specs} == {(dg.AssetKey(["marts", m]), f"gx_mart_{m}") for m in MART_TABLES}
+    assert all(s.blocking for s in specs)
+
+
+def test_importing_the_domain_does_not_import_gx() -> None:
+    code = "import sys, orchestration.defs.quality; print('great_expectations' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)
+    assert out.stdout.strip() == "False"
+
+
+def test_validation_writes_nothing_into_the_repository() -> None:
+    before = sorted(p for p in EXPECTATIONS_DIR.rglob("*") if p.is_file())
+    validate_frame("raw_fx_rates", raw_frame("fx_rates"))
+    assert sorted(p for p in EXPECTATIONS_DIR.rglob("*") if p.is_file()) == before
+
+
+def test_jsonable() -> None:
+    import numpy as np
+
+    assert jsonable(
+        {"a": np.int64(3), "b": np.float64("nan"), "c": pd.Timestamp(T), "d": pd.NaT, "e": np.bool_(True)}
+    ) == {
+        "a": 3,
+        "b": None,
+        "c": "2025-06-02T10:00:00",
+        "d": None,
+        "e": True,
+    }
+
+
+# ---------------------------------------------------------------- blocking semantics in a run
+
+
+def _materialized(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
+    return {e.asset_key for e in result.get_asset_materialization_events()}
+
+
+@pytest.mark.parametrize("blocking", [True, False])
+def test_standalone_blocking_check_stops_downstream(blocking: bool) -> None:
+    @dg.asset
+    def a() -> int:
+        return 1
+
+    @dg.asset
+    def b(a: int) -> int:
+        return a + 1
+
+    @dg.asset(deps=[a])
+    def c() -> None:
+        return None
+
+    @dg.asset_check(asset=a, blocking=blocking)
+    def a_is_good() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR)
+
+    result = dg.materialize([a, b, c, a_is_good], raise_on_error=False)
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    if blocking:
+        assert not result.success
+        assert _materialized(result) == {dg.AssetKey("a")}
+    else:
+        assert _materialized(result) == {dg.AssetKey("a"), dg.AssetKey("b"), dg.AssetKey("c")}
+
+
+def test_warn_severity_does_not_block() -> None:
+    @dg.asset
+    def a() -> None:
+        return None
+
+    @dg.asset(deps=[a])
+    def b() -> None:
+        return None
+
+    @dg.asset_check(asset=a, blocking=True)
+    def a_is_good() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN)
+
+    result = dg.materialize([a, b, a_is_good], raise_on_error=False)
+    assert result.success
+    assert _materialized(result) == {dg.AssetKey("a"), dg.AssetKey("b")}
+
+
+def test_inline_blocking_check_spec_stops_downstream() -> None:
+    spec = dg.AssetCheckSpec(name="gx", asset="a", blocking=True)
+
+    @dg.asset(check_specs=[spec])
+    def a():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(check_name="gx", passed=False)
+
+    @dg.asset(deps=[a])
+    def b() -> None:
+        return None
+
+    result = dg.materialize([a, b], raise_on_error=False)
+    assert not result.success
+    # The asset's own materialization is recorded (its rows are already written); only
+    # what is downstream of it is held back.
+    assert _materialized(result) == {dg.AssetKey("a")}
+    assert [e.passed for e in result.get_asset_check_evaluations()] == [False]
+
+
+def test_standalone_check_on_a_multi_asset_blocks_other_steps_only() -> None:
+    """A stand-in for @dbt_assets: one step producing two marts, a blocking check on one."""
+
+    @dg.multi_asset(specs=[dg.AssetSpec(["marts", "m1"]), dg.AssetSpec(["marts", "m2"])])
+    def dbt_like():
+        yield dg.MaterializeResult(asset_key=["marts", "m1"])
+        yield dg.MaterializeResult(asset_key=["marts", "m2"])
+
+    @dg.asset_check(asset=dg.AssetKey(["marts", "m1"]), blocking=True)
+    def m1_is_good() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=False)
+
+    @dg.asset(key=["forecast", "f"], deps=[dg.AssetKey(["marts", "m1"])])
+    def forecast() -> None:
+        return None
+
+    @dg.asset(key=["alerts", "x"], deps=[dg.AssetKey(["marts", "m2"])])
+    def alert() -> None:
+        return None
+
+    result = dg.materialize([dbt_like, m1_is_good, forecast, alert], raise_on_error=False)
+    assert not result.success
+    assert _materialized(result) == {
+        dg.AssetKey(["marts", "m1"]),
+        dg.AssetKey(["marts", "m2"]),
+        dg.AssetKey(["alerts", "x"]),  # reads only m2, whose checks did not fail
+    }
+
+
+def test_mart_check_reads_the_warehouse_and_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    bad = [{**GOOD_MART_ROWS["risk_lane_weekly"][0], "rate_usd": -1.0}]
+
+    @dg.asset(key=["marts", "risk_lane_weekly"])
+    def risk_mart(warehouse: WarehouseResource) -> None:
+        df = mart_frame("risk_lane_weekly", bad)
+        with warehouse.connect() as conn:
+            conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+            conn.register("df", df)
+            conn.execute("CREATE OR REPLACE TABLE marts.risk_lane_weekly AS SELECT * FROM df")
+
+    @dg.asset(key=["alerts", "freight_spike_alerts"], deps=[risk_mart])
+    def spike_alerts() -> None:
+        return None
+
+    result = dg.materialize(
+        [risk_mart, spike_alerts, build_mart_check("risk_lane_weekly")],
+        resources={"warehouse": WarehouseResource(path=str(path))},
+        raise_on_error=False,
+    )
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.check_name == "gx_mart_risk_lane_weekly"
+    assert not evaluation.passed
+    assert "rate_usd" in evaluation.metadata["failed_expectations"].value
+    assert _materialized(result) == {dg.AssetKey(["marts", "risk_lane_weekly"])}
+
+
+def test_mart_check_on_a_missing_table_fails_with_a_message(tmp_path: Path) -> None:
+    warehouse = WarehouseResource(path=str(tmp_path / "empty.duckdb"))
+    duckdb.connect(warehouse.path).close()
+    check = build_mart_check("selection_sku_market")
+    result = dg.materialize(
+        [dg.AssetSpec(["marts", "selection_sku_market"]), check],
+        resources={"warehouse": warehouse},
+        selection=dg.AssetSelection.checks(check),
+        raise_on_error=False,
+    )
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert "marts.selection_sku_market cannot be read" in (evaluation.description or "")
+
+
+# ---------------------------------------------------------------- Data Docs
+
+
+def test_build_data_docs(tmp_path: Path) -> None:
+    validate_frame("raw_orders", raw_frame("orders", with_row("orders", order_line_id="OL-9", unit_price=-5.0)))
+    index = build_data_docs(tmp_path / "site")
+    assert index == tmp_path / "site" / "index.html"
+    html = index.read_text(encoding="utf-8")
+    assert "raw_orders" in html
+    pages = list((tmp_path / "site" / "validations").rglob("*.html"))
+    assert pages, "no validation result pages rendered"
