@@ -26,7 +26,7 @@ trailing_12w as (
         on
             rates.lane_id = history.lane_id
             and rates.mode = history.mode
-            and history.rate_week < rates.rate_week
+            and rates.rate_week > history.rate_week
             and history.rate_week >= {{ days_before('rates.rate_week', 84) }}
     group by
         rates.lane_id,

@@ -159,10 +159,10 @@ duty_candidates as (
             case
                 when duty_rates.specific_unit = 'kg'
                     then duty_rates.specific_amount_local / fx_rates.units_per_usd
-                    / coalesce(nullif(duty_rates.specific_per, 0), 1) * costed.weight_kg
+                        / coalesce(nullif(duty_rates.specific_per, 0), 1) * costed.weight_kg
                 when duty_rates.specific_unit in ('item', 'p/st', 'unit', 'piece')
                     then duty_rates.specific_amount_local / fx_rates.units_per_usd
-                    / coalesce(nullif(duty_rates.specific_per, 0), 1)
+                        / coalesce(nullif(duty_rates.specific_per, 0), 1)
             end,
             0
         ) as duty_usd
@@ -271,8 +271,8 @@ components as (
         case
             when policies.cbam_applies and cbam.default_kg_co2e_per_kg is not null
                 then coalesce(
-                    cbam.default_kg_co2e_per_kg * costed.weight_kg / 1000.0 * policies.carbon_price_usd_per_tonne, 0
-                )
+                        cbam.default_kg_co2e_per_kg * costed.weight_kg / 1000.0 * policies.carbon_price_usd_per_tonne, 0
+                    )
             else 0
         end as carbon_cost_per_unit_usd,
         sku_modes.kg_co2e_per_tonne_km * costed.weight_kg / 1000.0 * lane_options.distance_km

@@ -46,7 +46,7 @@ returns_by_reason as (
         on
             sku_markets.sku = returns.sku
             and sku_markets.destination_country = returns.destination_country
-            and returns.return_date <= sku_markets.as_of_date
+            and sku_markets.as_of_date >= returns.return_date
             and returns.return_date > {{ days_before('sku_markets.as_of_date', 90) }}
     group by
         sku_markets.sku,
@@ -65,7 +65,7 @@ returns_ranked as (
         sum(returned_units) over (partition by sku, destination_country) as returned_units_90d,
         row_number() over (
             partition by sku, destination_country
-            order by returned_units desc, reason
+            order by returned_units desc, reason asc
         ) as reason_rank
     from returns_by_reason
 
@@ -96,7 +96,7 @@ reviews_summary as (
         on
             sku_markets.sku = reviews.sku
             and sku_markets.destination_country = reviews.destination_country
-            and reviews.review_date <= sku_markets.as_of_date
+            and sku_markets.as_of_date >= reviews.review_date
             and reviews.review_date > {{ days_before('sku_markets.as_of_date', 90) }}
     group by
         sku_markets.sku,
@@ -117,7 +117,7 @@ traffic_summary as (
         on
             sku_markets.sku = traffic.sku
             and sku_markets.destination_country = traffic.destination_country
-            and traffic.traffic_date <= sku_markets.as_of_date
+            and sku_markets.as_of_date >= traffic.traffic_date
             and traffic.traffic_date > {{ days_before('sku_markets.as_of_date', 28) }}
     group by
         sku_markets.sku,
