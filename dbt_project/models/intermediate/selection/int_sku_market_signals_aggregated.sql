@@ -1,7 +1,8 @@
 -- Quality and funnel signals per SKU x market of the selection universe, as of the as-of
--- date: returns and reviews over the last 90 days, listing traffic over the last 28.
--- Rates are period ratios (returned units in the window / units sold in the window),
--- not order cohorts, so recent sales are not yet fully reflected in returns.
+-- date: returns of the order lines ordered in the last 90 days (returned up to the as-of
+-- date: an order cohort, so the rate stays within 0-100% but recent orders have had less
+-- time to come back), reviews written in the last 90 days and listing traffic over the
+-- last 28.
 
 with
 
@@ -19,6 +20,15 @@ sku_markets as (
 returns as (
 
     select * from {{ ref('stg_platform__returns') }}
+
+),
+
+order_lines as (
+
+    select
+        order_line_id,
+        order_date
+    from {{ ref('int_order_lines_converted') }}
 
 ),
 
@@ -47,7 +57,11 @@ returns_by_reason as (
             sku_markets.sku = returns.sku
             and sku_markets.destination_country = returns.destination_country
             and sku_markets.as_of_date >= returns.return_date
-            and returns.return_date > {{ days_before('sku_markets.as_of_date', 90) }}
+    inner join order_lines
+        on
+            returns.order_line_id = order_lines.order_line_id
+            and sku_markets.as_of_date >= order_lines.order_date
+            and order_lines.order_date > {{ days_before('sku_markets.as_of_date', 90) }}
     group by
         sku_markets.sku,
         sku_markets.destination_country,
