@@ -422,9 +422,10 @@ MART_COLUMNS: dict[str, dict[str, str]] = {
         "sku": "VARCHAR",
         "destination_country": "VARCHAR",
         "order_date": "DATE",
-        "orders": "INTEGER",
-        "units": "INTEGER",
+        "orders": "BIGINT",
+        "units": "BIGINT",
         "revenue_usd": "DOUBLE",
+        "net_revenue_usd": "DOUBLE",
     },
     "risk_lane_weekly": {
         "lane_id": "VARCHAR",
@@ -451,27 +452,64 @@ MART_COLUMNS: dict[str, dict[str, str]] = {
     "selection_sku_market": {
         "sku": "VARCHAR",
         "destination_country": "VARCHAR",
+        "as_of_date": "DATE",
+        "units_28d": "BIGINT",
+        "revenue_28d_usd": "DOUBLE",
+        "units_90d": "BIGINT",
+        "revenue_90d_usd": "DOUBLE",
+        "net_price_usd": "DOUBLE",
         "landed_cost_usd": "DOUBLE",
         "landed_margin_pct": "DOUBLE",
-        "net_price_usd": "DOUBLE",
-        "as_of_date": "DATE",
-        "selection_score": "DOUBLE",
+        "logistics_cost_share_pct": "DOUBLE",
+        "cheapest_mode": "VARCHAR",
+        "return_rate_pct": "DOUBLE",
+        "bad_review_rate_pct": "DOUBLE",
+        "avg_rating_90d": "DOUBLE",
+        "add_to_cart_rate_28d_pct": "DOUBLE",
+        "conversion_rate_28d_pct": "DOUBLE",
     },
     "service_market_daily": {
         "destination_country": "VARCHAR",
         "channel": "VARCHAR",
         "ticket_date": "DATE",
-        "tickets": "INTEGER",
+        "tickets": "BIGINT",
+        "answered_tickets": "BIGINT",
+        "resolved_tickets": "BIGINT",
         "first_response_p50_hours": "DOUBLE",
         "first_response_p90_hours": "DOUBLE",
+        "resolution_p50_hours": "DOUBLE",
+        "resolution_p90_hours": "DOUBLE",
+        "first_contact_resolution_pct": "DOUBLE",
         "csat_avg": "DOUBLE",
+        "csat_satisfied_pct": "DOUBLE",
+        "bot_share_pct": "DOUBLE",
+        "bot_resolution_pct": "DOUBLE",
+        "sla_breaches": "BIGINT",
+        "reopen_rate_pct": "DOUBLE",
+        "answered_in_buyer_language_pct": "DOUBLE",
     },
 }
 
 GOOD_MART_ROWS: dict[str, list[dict[str, Any]]] = {
     "demand_sku_market_daily": [
-        dict(sku="SKU-1", destination_country="DE", order_date=D, orders=3, units=4, revenue_usd=160.0),
-        dict(sku="SKU-1", destination_country="DE", order_date="2025-06-03", orders=0, units=0, revenue_usd=0.0),
+        dict(
+            sku="SKU-1",
+            destination_country="DE",
+            order_date=D,
+            orders=3,
+            units=4,
+            revenue_usd=160.0,
+            net_revenue_usd=134.45,
+        ),
+        dict(
+            sku="SKU-1",
+            destination_country="DE",
+            order_date="2025-06-03",
+            orders=0,
+            units=0,
+            revenue_usd=0.0,
+            net_revenue_usd=0.0,
+        ),
     ],
     "risk_lane_weekly": [
         dict(
@@ -523,11 +561,21 @@ GOOD_MART_ROWS: dict[str, list[dict[str, Any]]] = {
         dict(
             sku="SKU-1",
             destination_country="DE",
+            as_of_date=D,
+            units_28d=40,
+            revenue_28d_usd=1600.0,
+            units_90d=110,
+            revenue_90d_usd=4400.0,
+            net_price_usd=19.2,
             landed_cost_usd=21.5,
             landed_margin_pct=-12.0,
-            net_price_usd=19.2,
-            as_of_date=D,
-            selection_score=0.4,
+            logistics_cost_share_pct=9.5,
+            cheapest_mode="ocean_fcl_40ft",
+            return_rate_pct=4.5,
+            bad_review_rate_pct=12.0,
+            avg_rating_90d=4.1,
+            add_to_cart_rate_28d_pct=9.0,
+            conversion_rate_28d_pct=3.1,
         ),
     ],
     "service_market_daily": [
@@ -536,9 +584,40 @@ GOOD_MART_ROWS: dict[str, list[dict[str, Any]]] = {
             channel="chat",
             ticket_date=D,
             tickets=12,
+            answered_tickets=11,
+            resolved_tickets=10,
             first_response_p50_hours=3.5,
             first_response_p90_hours=20.0,
+            resolution_p50_hours=20.0,
+            resolution_p90_hours=60.0,
+            first_contact_resolution_pct=55.0,
             csat_avg=4.1,
+            csat_satisfied_pct=75.0,
+            bot_share_pct=40.0,
+            bot_resolution_pct=30.0,
+            sla_breaches=1,
+            reopen_rate_pct=8.0,
+            answered_in_buyer_language_pct=90.0,
+        ),
+        dict(
+            destination_country="BR",
+            channel="email",
+            ticket_date=D,
+            tickets=1,
+            answered_tickets=0,
+            resolved_tickets=0,
+            first_response_p50_hours=None,
+            first_response_p90_hours=None,
+            resolution_p50_hours=None,
+            resolution_p90_hours=None,
+            first_contact_resolution_pct=None,
+            csat_avg=None,
+            csat_satisfied_pct=None,
+            bot_share_pct=0.0,
+            bot_resolution_pct=None,
+            sla_breaches=1,
+            reopen_rate_pct=None,
+            answered_in_buyer_language_pct=None,
         ),
     ],
 }
@@ -675,7 +754,9 @@ def test_platform_duplicate_compound_key() -> None:
     f = failure(outcome, "expect_compound_columns_to_be_unique", "warehouse_id")
     assert f.columns == ("snapshot_date", "sku", "warehouse_id")
     assert f.unexpected_count == 2
-    assert {"snapshot_date": "2025-06-02T00:00:00", "sku": "SKU-1", "warehouse_id": "FBA-DE-1"} in f.sample
+    key = {"snapshot_date": "2025-06-02T00:00:00", "sku": "SKU-1", "warehouse_id": "FBA-DE-1"}
+    assert key in f.sample
+    assert f.sample_rows == [key, key]
 
 
 def test_platform_duplicate_single_key() -> None:
@@ -771,6 +852,11 @@ def test_mart_rules() -> None:
     outcome = validate_frame("mart_risk_lane_weekly", mart_frame("risk_lane_weekly", bad_risk))
     assert failure(outcome, "expect_column_values_to_be_between", "rate_usd").sample == [0.0]
     assert failure(outcome, "expect_column_values_to_be_in_set", "risk_tier").sample == ["extreme"]
+
+    spike_without_severity = [{**GOOD_MART_ROWS["risk_lane_weekly"][0], "spike_severity": None}]
+    outcome = validate_frame("mart_risk_lane_weekly", mart_frame("risk_lane_weekly", spike_without_severity))
+    f = failure(outcome, "expect_column_values_to_not_be_null", "spike_severity")
+    assert f.kwargs["row_condition"] == "is_spike == True"
 
     dup = GOOD_MART_ROWS["demand_sku_market_daily"] * 2
     outcome = validate_frame("mart_demand_sku_market_daily", mart_frame("demand_sku_market_daily", dup))

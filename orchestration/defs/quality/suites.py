@@ -459,59 +459,47 @@ def raw_suite(table: RawTable) -> SuiteSpec:
 # ---------------------------------------------------------------- mart suites
 
 
-def _mart_suite(
-    name: str, description: str, columns: Sequence[str], key: Sequence[str], rules: list[Expectation]
-) -> SuiteSpec:
-    exps = [columns_include(columns)]
-    exps += [not_null(c, "Primary key: never NULL.") for c in key]
-    exps.append(compound_unique(key) if len(key) > 1 else unique(key[0]))
-    exps += rules
-    return SuiteSpec(name=f"mart_{name}", description=description, expectations=exps, key_columns=tuple(key))
+def _mart_suite(name: str, description: str, key: Sequence[str], rules: list[Expectation]) -> SuiteSpec:
+    """A mart suite: the columns it checks must exist, the key is unique and set, then ``rules``."""
+    key_rules = [not_null(c, "Primary key: never NULL.") for c in key]
+    key_rules.append(compound_unique(key) if len(key) > 1 else unique(key[0]))
+    columns = dict.fromkeys([*key, *(c for e in rules for c in _columns_of(e))])
+    return SuiteSpec(
+        name=f"mart_{name}",
+        description=description,
+        expectations=[columns_include(columns), *key_rules, *rules],
+        key_columns=tuple(key),
+    )
+
+
+def share(column: str, severity: Severity = "critical") -> Expectation:
+    return between(column, 0, 100, notes="A share of a whole: 0..100%.", severity=severity)
 
 
 def mart_suites() -> list[SuiteSpec]:
+    """Suites of the marts read by forecasts, alerts and BI, on their documented columns
+    (``dbt_project/models/marts/*/*.yml``)."""
     markets = market_countries()
     return [
         _mart_suite(
             "demand_sku_market_daily",
             "marts.demand_sku_market_daily: daily demand per SKU and market (read by the demand forecast).",
-            ["sku", "destination_country", "order_date", "orders", "units", "revenue_usd"],
             ["sku", "destination_country", "order_date"],
             [
                 in_set("destination_country", markets),
                 not_in_future("order_date"),
-                not_null("units"),
-                not_null("revenue_usd"),
+                *(not_null(c) for c in ("orders", "units", "revenue_usd")),
                 count("orders"),
                 count("units"),
                 between("revenue_usd", 0, 1_000_000_000, notes="Revenue in USD: non-negative."),
+                between("net_revenue_usd", 0, 1_000_000_000, notes="Net revenue in USD: non-negative."),
+                a_at_least_b("revenue_usd", "net_revenue_usd"),
             ],
         ),
         _mart_suite(
             "risk_lane_weekly",
-            "marts.risk_lane_weekly: weekly lane rates, changes, volatility and spike flags (read by freight alerts and forecasts).",
-            [
-                "lane_id",
-                "mode",
-                "origin_country",
-                "destination_country",
-                "rate_week",
-                "rate_unit",
-                "currency",
-                "rate_local",
-                "rate_usd",
-                "prev_week_rate_usd",
-                "wow_change_pct",
-                "change_4w_pct",
-                "mean_12w_usd",
-                "stddev_12w_usd",
-                "volatility_cv_12w",
-                "zscore_12w",
-                "transit_days",
-                "is_spike",
-                "spike_severity",
-                "risk_tier",
-            ],
+            "marts.risk_lane_weekly: weekly lane rates, changes, volatility and spike flags "
+            "(read by freight alerts and the freight forecast).",
             ["lane_id", "mode", "rate_week"],
             [
                 in_set("mode", MODES),
@@ -531,45 +519,84 @@ def mart_suites() -> list[SuiteSpec]:
                 between("change_4w_pct", -100, notes="A positive rate cannot fall by more than 100%."),
                 between("transit_days", 0, 120, notes="Transit days between 0 and 120."),
                 not_null("is_spike"),
+                in_set("spike_severity", ["critical", "warning"]),
+                Expectation(
+                    "expect_column_values_to_not_be_null",
+                    {"column": "spike_severity", **_when(where("is_spike", "==", True))},
+                    "A spike has a severity.",
+                ),
+                Expectation(
+                    "expect_column_values_to_be_null",
+                    {"column": "spike_severity", **_when(where("is_spike", "==", False))},
+                    "No severity without a spike.",
+                ),
+                not_null("risk_tier"),
                 in_set("risk_tier", RISK_TIERS),
             ],
         ),
         _mart_suite(
             "selection_sku_market",
-            "marts.selection_sku_market: SKU x market landed cost, margin and selection score.",
-            ["sku", "destination_country", "landed_cost_usd", "landed_margin_pct", "net_price_usd", "as_of_date"],
+            "marts.selection_sku_market: SKU x market demand, landed cost, margin, quality and compliance "
+            "(read by BI and the selection recommendations).",
             ["sku", "destination_country"],
             [
                 in_set("destination_country", markets),
                 not_null("as_of_date"),
                 not_in_future("as_of_date"),
-                positive("landed_cost_usd", 1_000_000),
+                not_null("net_price_usd"),
                 positive("net_price_usd", 1_000_000),
+                positive("landed_cost_usd", 1_000_000),
                 between("landed_margin_pct", max_value=100, notes="A margin on net price is at most 100%."),
+                count("units_28d"),
+                count("units_90d"),
+                between("revenue_28d_usd", 0, notes="Revenue: non-negative."),
+                between("revenue_90d_usd", 0, notes="Revenue: non-negative."),
+                a_at_least_b("units_90d", "units_28d"),
+                between("return_rate_pct", 0, notes="A return rate is non-negative."),
+                between(
+                    "return_rate_pct",
+                    max_value=100,
+                    notes="Returns above units sold in the window: possible (late returns), suspicious.",
+                    severity="warning",
+                ),
+                share("bad_review_rate_pct"),
+                share("add_to_cart_rate_28d_pct"),
+                share("conversion_rate_28d_pct"),
+                share("logistics_cost_share_pct", severity="warning"),
+                between("avg_rating_90d", 1, 5, notes="Average star rating 1..5."),
+                in_set("cheapest_mode", MODES),
             ],
         ),
         _mart_suite(
             "service_market_daily",
             "marts.service_market_daily: service KPIs per market, channel and day (read by service alerts).",
-            [
-                "destination_country",
-                "channel",
-                "ticket_date",
-                "tickets",
-                "first_response_p50_hours",
-                "first_response_p90_hours",
-                "csat_avg",
-            ],
             ["destination_country", "channel", "ticket_date"],
             [
                 in_set("destination_country", markets),
                 in_set("channel", CHANNELS),
                 not_in_future("ticket_date"),
+                not_null("tickets"),
                 count("tickets", 0),
+                a_at_least_b("tickets", "answered_tickets"),
+                a_at_least_b("tickets", "resolved_tickets"),
+                a_at_least_b("tickets", "sla_breaches"),
                 between("first_response_p50_hours", 0, 24 * 365, notes="Response time >= 0 hours."),
                 between("first_response_p90_hours", 0, 24 * 365, notes="Response time >= 0 hours."),
                 a_at_least_b("first_response_p90_hours", "first_response_p50_hours"),
+                between("resolution_p50_hours", 0, notes="Resolution time >= 0 hours."),
+                a_at_least_b("resolution_p90_hours", "resolution_p50_hours"),
                 between("csat_avg", 1, 5, notes="Average CSAT 1..5."),
+                *(
+                    share(c)
+                    for c in (
+                        "csat_satisfied_pct",
+                        "first_contact_resolution_pct",
+                        "bot_share_pct",
+                        "bot_resolution_pct",
+                        "reopen_rate_pct",
+                        "answered_in_buyer_language_pct",
+                    )
+                ),
             ],
         ),
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import numbers
 import os
 import threading
 import time
@@ -189,14 +190,16 @@ def validate_frame(
     started = time.perf_counter()
     validations_dir, docs_dir = gx_dirs()
     state = _state(validations_dir, docs_dir)
-    frame = df.drop(columns=[c for c in META_COLUMNS if c in df.columns])
+    # A fresh 0..n-1 index: GX reports failing rows by index label, looked up below.
+    frame = df.drop(columns=[c for c in META_COLUMNS if c in df.columns]).reset_index(drop=True)
     validated_at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with state.lock:
         vd = state.definition(suite_name)
         key_columns = [c for c in (vd.suite.meta or {}).get("key_columns", []) if c in frame.columns]
+        # SUMMARY: counts, up to SAMPLE_SIZE failing values and their index labels. GX's own
+        # unexpected_index_column_names would list the key of *every* failing row (tens of
+        # seconds per expectation when a whole column is wrong), so keys are looked up here.
         result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
-        if key_columns:
-            result_format["unexpected_index_column_names"] = key_columns
         params = {"batch_parameters": {"dataframe": frame}, "result_format": result_format}
         params["expectation_parameters"] = {NOW_PARAMETER: validated_at}
         if store_result:
@@ -207,15 +210,27 @@ def validate_frame(
                 vd.suite, result_format=result_format, expectation_parameters=params["expectation_parameters"]
             )
     return outcome_from_result(
-        suite_name, result, rows=len(frame), duration=time.perf_counter() - started, validated_at=validated_at
+        suite_name,
+        result,
+        frame=frame,
+        key_columns=key_columns,
+        duration=time.perf_counter() - started,
+        validated_at=validated_at,
     )
 
 
 def outcome_from_result(
-    suite_name: str, result: Any, *, rows: int, duration: float, validated_at: dt.datetime
+    suite_name: str,
+    result: Any,
+    *,
+    frame: pd.DataFrame,
+    key_columns: list[str],
+    duration: float,
+    validated_at: dt.datetime,
 ) -> SuiteOutcome:
-    """Condense a GX ``ExpectationSuiteValidationResult`` into a :class:`SuiteOutcome`."""
-    failures = tuple(_failure(r) for r in result.results if not r.success)
+    """Condense a GX ``ExpectationSuiteValidationResult`` on ``frame`` into a :class:`SuiteOutcome`."""
+    failures = tuple(_failure(r, frame, key_columns) for r in result.results if not r.success)
+    rows = len(frame)
     stats = result.statistics or {}
     return SuiteOutcome(
         suite_name=suite_name,
@@ -233,7 +248,7 @@ _COLUMN_KWARGS = ("column", "column_A", "column_B")
 _HIDDEN_KWARGS = {"column", "column_A", "column_B", "column_list", "batch_id", "condition_parser"}
 
 
-def _failure(r: Any) -> FailedExpectation:
+def _failure(r: Any, frame: pd.DataFrame, key_columns: list[str]) -> FailedExpectation:
     config = r.expectation_config
     kwargs = dict(config.kwargs)
     columns = tuple(kwargs[k] for k in _COLUMN_KWARGS if k in kwargs) + tuple(kwargs.get("column_list") or ())
@@ -253,8 +268,8 @@ def _failure(r: Any) -> FailedExpectation:
             v = condition_text(v)
         shown[k] = jsonable(v)
     sample = [jsonable(v) for v in (res.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]]
-    rows = [jsonable(v) for v in (res.get("partial_unexpected_index_list") or [])[:SAMPLE_SIZE]]
-    rows = [row if isinstance(row, dict) else {"index": row} for row in rows]
+    labels = (res.get("partial_unexpected_index_list") or [])[:SAMPLE_SIZE]
+    rows = _rows_at(frame, labels, [*dict.fromkeys([*columns, *key_columns])])
     return FailedExpectation(
         expectation_type=config.type,
         columns=columns,
@@ -269,6 +284,18 @@ def _failure(r: Any) -> FailedExpectation:
         exception=exception,
         notes=getattr(config, "notes", None),
     )
+
+
+def _rows_at(frame: pd.DataFrame, labels: list[Any], columns: list[str]) -> list[dict[str, Any]]:
+    """The failing rows GX pointed at (index labels), as their checked and key columns."""
+    columns = [c for c in columns if c in frame.columns]
+    if not labels or not columns or not all(isinstance(x, numbers.Integral) for x in labels):
+        return []
+    try:
+        picked = frame.loc[[int(x) for x in labels], columns]
+    except KeyError:
+        return []
+    return [jsonable(row) for row in picked.to_dict(orient="records")]
 
 
 def condition_text(condition: Any) -> str:
