@@ -22,6 +22,7 @@ DOMAIN_GROUPS = {
     "risk",  # dbt
     "forecast",
     "alerts",
+    "reference",
 }
 
 
@@ -75,7 +76,8 @@ def test_translator_keys_and_groups_come_from_dbt_metadata():
     assert t.get_asset_key(model) == dg.AssetKey(["marts", "risk_lane_weekly"])
     assert t.get_group_name(model) == "risk"
     assert group_from_path("models/staging/platform/stg_platform__orders.sql") == "staging"
-    assert group_from_path("seeds/markets.csv") is None
+    assert group_from_path("seeds/markets.csv") == "reference"
+    assert group_from_path("analyses/x.sql") is None
     assert model_schema({"fqn": ["tradewinds", "intermediate", "x", "int_x"], "config": {}}) == "intermediate"
 
 

@@ -8,6 +8,8 @@ with the group taken from the folder they live in (``staging``, ``intermediate``
 
 import json
 import os
+import shutil
+import sys
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -47,8 +49,11 @@ def model_schema(props: Mapping[str, Any]) -> str:
 
 
 def group_from_path(path: str) -> str | None:
-    """``models/marts/risk/x.sql`` -> ``risk``; ``models/staging/platform/x.sql`` -> ``staging``."""
+    """``models/marts/risk/x.sql`` -> ``risk``; ``models/staging/platform/x.sql`` -> ``staging``;
+    seeds (markets, FX-free reference lists) -> ``reference``."""
     parts = path.split("/")
+    if parts[0] == "seeds":
+        return "reference"
     if len(parts) < 3 or parts[0] != "models":
         return None
     if parts[1] == "marts" and len(parts) > 3:
@@ -73,9 +78,27 @@ def build_dbt_args(settings: Settings) -> list[str]:
     return ["build", "--vars", json.dumps(dbt_vars(settings), sort_keys=True)]
 
 
+def dbt_executable() -> str:
+    """dbt from PATH, else the one installed beside this interpreter (``.venv/bin/dbt``).
+
+    ``.venv/bin/tradewinds`` runs without the venv activated; dagster-dbt's preparer looks
+    for ``dbt`` on PATH, so the interpreter's bin folder is appended to PATH when needed.
+    """
+    found = shutil.which("dbt")
+    if found:
+        return found
+    bin_dir = os.path.dirname(sys.executable)
+    candidate = os.path.join(bin_dir, "dbt")
+    if not os.path.exists(candidate):
+        raise FileNotFoundError(f"dbt is not installed: neither on PATH nor at {candidate}; run ./run setup")
+    os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + bin_dir
+    return candidate
+
+
 @lru_cache(maxsize=1)
 def dbt_project() -> DbtProject:
     """The one cached DbtProject; its manifest is prepared when missing (a dbt parse)."""
+    dbt_executable()
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
     if not project.manifest_path.exists():
         project.preparer.prepare(project)
@@ -102,4 +125,4 @@ def build_defs() -> dg.Definitions:
             os.environ["TRADEWINDS_DBT_THREADS"] = str(warehouse.threads)
         yield from dbt.cli(build_dbt_args(get_settings()), context=context).stream()
 
-    return dg.Definitions(assets=[dbt_models], resources={"dbt": DbtCliResource(project_dir=project)})
+    return dg.Definitions(assets=[dbt_models], resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable())})
