@@ -1109,3 +1109,26 @@ def test_build_data_docs(tmp_path: Path) -> None:
     assert "raw_orders" in html
     pages = list((tmp_path / "site" / "validations").rglob("*.html"))
     assert pages, "no validation result pages rendered"
+
+
+# ---------------------------------------------------------------- against the real dbt marts
+
+
+@pytest.mark.slow
+def test_raw_tables_and_dbt_built_marts_pass(tmp_path: Path) -> None:
+    """The dbt project's hand-made warehouse: its raw rows and the marts dbt builds pass."""
+    dbt_tests = pytest.importorskip("tests.test_dbt_project")
+    warehouse = tmp_path / "warehouse.duckdb"
+    dbt_tests.build_raw_warehouse(warehouse, dbt_tests.raw_rows())
+    built = dbt_tests.run_dbt(["build"], warehouse, tmp_path)
+    assert built.returncode == 0, built.stdout[-4000:]
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        frames = {f"raw_{t}": conn.sql(f'SELECT * FROM raw."{t}"').df() for t in RAW_TABLES}
+        frames |= {f"mart_{m}": conn.sql(f'SELECT * FROM marts."{m}"').df() for m in MART_TABLES}
+    finally:
+        conn.close()
+    for suite, df in frames.items():
+        outcome = validate_frame(suite, df, store_result=False)
+        assert outcome.success, outcome.summary()
+    assert all(len(frames[f"mart_{m}"]) for m in MART_TABLES)
