@@ -643,3 +643,21 @@ def test_demand_daily_is_unique_per_sku_market_day(wh):
     ).fetchone()
     assert units == 2
     assert revenue == pytest.approx(2 * 59.50 / 0.90, abs=1e-3)
+
+
+def test_thresholds_come_from_vars_and_unit_tests_pin_theirs(built: Path, tmp_path: Path):
+    """Dagster passes the thresholds as --vars: the mart follows them, the unit tests do not break."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse.write_bytes(built.read_bytes())
+    thresholds = '{"freight_spike_wow_pct": 60, "freight_spike_zscore": 1000, "first_response_sla_hours": 1}'
+    result = run_dbt(
+        ["build", "--select", "risk_lane_weekly", "test_type:unit", "--vars", thresholds], warehouse, tmp_path
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        row = conn.execute(
+            """SELECT is_spike, spike_severity FROM marts.risk_lane_weekly
+               WHERE lane_id = 'CNSHA-DEHAM' AND mode = 'ocean_fcl_40ft' AND rate_week = DATE '2024-06-24'"""
+        ).fetchone()
+    # +53.8% is below a 60% threshold and the z-score threshold is out of reach.
+    assert row == (False, None)
