@@ -1,0 +1,236 @@
+"""Entry points of the sample connector: one table as a DataFrame, or the landing files.
+
+``generate_table`` and ``write_landing`` produce every table of
+:data:`orchestration.lib.schemas.RAW_TABLES` with exactly the contract columns, in contract
+order and types. Partitioned tables are generated day by day: a day is a pure function of
+(seed, scale, day), whatever range is asked, apart from the as-of columns documented in
+:mod:`.platform` (in-transit shipments and open tickets are NULL after the range end).
+Snapshot tables are as of the range end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from orchestration.lib import reference
+from orchestration.lib.sample import arrow, policy
+from orchestration.lib.sample.platform import World, world
+from orchestration.lib.schemas import RAW_TABLES, RawTable
+
+log = logging.getLogger(__name__)
+
+DayFn = Callable[[World, int, int], pa.Table]
+
+_DAILY: dict[str, DayFn] = {
+    "orders": lambda w, d, a: w.orders(d),
+    "inventory": lambda w, d, a: w.inventory(d),
+    "shipments": lambda w, d, a: w.shipments(d, a),
+    "traffic": lambda w, d, a: w.traffic(d),
+    "competitors": lambda w, d, a: w.competitors(d),
+    "reviews": lambda w, d, a: w.reviews(d),
+    "returns": lambda w, d, a: w.returns(d),
+    "tickets": lambda w, d, a: w.tickets(d, a),
+    "freight_rates": lambda w, d, a: policy.freight_rates(w.seed, d),
+    "fx_rates": lambda w, d, a: policy.fx_rates(w.seed, d),
+    "carbon_prices": lambda w, d, a: policy.carbon_prices(w.seed, d),
+}
+_SNAPSHOT: dict[str, Callable[[World, int], pa.Table]] = {
+    "catalog": lambda w, a: w.catalog(a),
+    "regulatory_events": lambda w, a: policy.regulatory_events(w.seed, a),
+    **{
+        name: (lambda w, a, _n=name: _from_pandas(_n, reference.reference_table(_n)))
+        for name in (
+            "vat_rates",
+            "duty_rates",
+            "de_minimis",
+            "digital_services_taxes",
+            "emission_factors",
+            "cbam_scope",
+        )
+    },
+}
+#: Tables whose recent partitions change as the as-of moves (NULL until arrival / answer), with
+#: how many days back write_landing refreshes them.
+AS_OF_COLUMNS: dict[str, tuple[tuple[str, ...], int]] = {
+    "shipments": (("arrived_at",), 120),
+    "tickets": (("first_response_at", "resolved_at", "response_language", "csat"), 45),
+}
+WEEKLY = {name for name, t in RAW_TABLES.items() if t.cadence == "weekly"}
+
+missing = set(RAW_TABLES) - set(_DAILY) - set(_SNAPSHOT)
+assert not missing, f"sample generator lacks tables {missing}"
+
+
+def _from_pandas(name: str, df: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(df[list(RAW_TABLES[name].columns)], schema=arrow.schema(name), preserve_index=False)
+
+
+def _days(start: dt.date, end: dt.date) -> list[int]:
+    return list(range(start.toordinal(), end.toordinal() + 1))
+
+
+def _check(name: str, start: dt.date, end: dt.date, scale: float) -> RawTable:
+    if name not in RAW_TABLES:
+        raise KeyError(f"unknown raw table {name!r}; tables are {', '.join(RAW_TABLES)}")
+    if end < start:
+        raise ValueError(f"sample range for {name}: end {end} is before start {start}")
+    if scale <= 0:
+        raise ValueError(f"sample scale must be > 0, got {scale}")
+    return RAW_TABLES[name]
+
+
+def generate_arrow(name: str, start: dt.date, end: dt.date, seed: int = 42, scale: float = 1.0) -> pa.Table:
+    """Like :func:`generate_table`, as an arrow table with the contract schema."""
+    table = _check(name, start, end, scale)
+    w = world(seed, scale)
+    as_of = end.toordinal()
+    if not table.partitioned:
+        return _SNAPSHOT[name](w, as_of)
+    parts = [_DAILY[name](w, d, as_of) for d in _days(start, end)]
+    return pa.concat_tables(parts) if parts else arrow.empty(name)
+
+
+def generate_table(name: str, start: dt.date, end: dt.date, seed: int = 42, scale: float = 1.0) -> pd.DataFrame:
+    """Rows of raw table ``name`` for the days ``start..end`` (snapshot tables: as of ``end``).
+
+    Columns are exactly the contract's, in order; DATE columns hold ``datetime.date``,
+    TIMESTAMP columns ``datetime64[s]`` (UTC, naive), NULL is None/NaN/NaT.
+    """
+    return generate_arrow(name, start, end, seed, scale).to_pandas()
+
+
+# ---------------------------------------------------------------------------- landing
+
+
+def csv_bytes(table: pa.Table) -> bytes:
+    """The landing CSV of a table: header, ISO dates, ``YYYY-MM-DD HH:MM:SS`` timestamps, empty NULLs."""
+    buf = io.BytesIO()
+    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=True))
+    return buf.getvalue()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _null_count(table: pa.Table, columns: tuple[str, ...]) -> int:
+    return sum(table.column(c).null_count for c in columns)
+
+
+def _read_landed(path: Path, name: str) -> pa.Table:
+    sch = arrow.schema(name)
+    opts = pacsv.ConvertOptions(column_types=sch, strings_can_be_null=True, null_values=[""])
+    return pacsv.read_csv(path, convert_options=opts)
+
+
+def landing_path(landing: Path, table: RawTable, day: dt.date | None) -> Path:
+    folder = Path(landing) / table.family / table.name
+    return folder / ("snapshot.csv" if day is None else f"{day.isoformat()}.csv")
+
+
+def _should_replace(path: Path, name: str, new: pa.Table, data: bytes, partitioned: bool) -> bool:
+    """Refresh rule for files that exist when ``overwrite`` is off (see :func:`write_landing`)."""
+    old = path.read_bytes()
+    if old == data:
+        return False
+    if not partitioned:
+        return new.num_rows >= old.count(b"\n") - 1
+    cols = AS_OF_COLUMNS[name][0]
+    try:
+        previous = _read_landed(path, name)
+    except (pa.ArrowInvalid, OSError):
+        return True
+    return _null_count(new, cols) < _null_count(previous, cols)
+
+
+def write_landing(
+    landing: Path,
+    start: dt.date,
+    end: dt.date,
+    seed: int = 42,
+    scale: float = 1.0,
+    tables: Iterable[str] | None = None,
+    overwrite: bool = False,
+    *,
+    history_start: dt.date | None = None,
+) -> dict[str, int]:
+    """Write sample landing files for ``start..end``; return the rows written per table.
+
+    Layout (from :mod:`orchestration.lib.schemas`): ``<landing>/<family>/<table>/<YYYY-MM-DD>.csv``
+    for every day of daily tables (a header-only file on a day without rows, so the day counts as
+    landed), Mondays only for weekly tables, ``snapshot.csv`` as of ``end`` for snapshot tables.
+    Files are written atomically (temporary file + rename).
+
+    Existing files are kept unless ``overwrite``, with two refreshes that keep a nightly landing
+    correct without ever regressing it:
+
+    - a snapshot is replaced when its content changed and it did not shrink (the catalog gains
+      SKUs as they launch, the event feed gains announcements);
+    - a shipments file of the last 120 days, or a tickets file of the last 45 days, is replaced
+      when the new as-of fills timestamps that were NULL (arrivals, answers, resolutions).
+
+    ``history_start`` extends freight, FX and carbon-price tables back to that date (the CLI
+    passes ``SampleSettings.freight_start``); other tables keep ``start``.
+    """
+    landing = Path(landing)
+    names = list(RAW_TABLES) if tables is None else list(tables)
+    for name in names:
+        _check(name, start, end, scale)
+    w = world(seed, scale)
+    as_of = end.toordinal()
+    written: dict[str, int] = {name: 0 for name in names}
+
+    for name in [n for n in names if not RAW_TABLES[n].partitioned]:
+        t0 = time.perf_counter()
+        table = RAW_TABLES[name]
+        path = landing_path(landing, table, None)
+        data_table = _SNAPSHOT[name](w, as_of)
+        data = csv_bytes(data_table)
+        if overwrite or not path.exists() or _should_replace(path, name, data_table, data, partitioned=False):
+            _write_atomic(path, data)
+            written[name] += data_table.num_rows
+        log.info("sample %s: %d rows (snapshot as of %s) in %.1fs", name, written[name], end, time.perf_counter() - t0)
+
+    daily = [n for n in names if RAW_TABLES[n].partitioned]
+    long_history = {"freight_rates", "fx_rates", "carbon_prices"}
+    first = {
+        n: min(start, history_start) if (history_start is not None and n in long_history) else start for n in daily
+    }
+    elapsed = {n: 0.0 for n in daily}
+    lo = min(first.values(), default=start).toordinal()
+    for d in range(lo, as_of + 1):
+        day = dt.date.fromordinal(d)
+        for name in daily:
+            if d < first[name].toordinal() or (name in WEEKLY and (d - 1) % 7 != 0):
+                continue
+            t0 = time.perf_counter()
+            table = RAW_TABLES[name]
+            path = landing_path(landing, table, day)
+            exists = path.exists()
+            refresh = name in AS_OF_COLUMNS and d > as_of - AS_OF_COLUMNS[name][1]
+            if exists and not overwrite and not refresh:
+                continue
+            part = _DAILY[name](w, d, as_of)
+            data = csv_bytes(part)
+            if not exists or overwrite or _should_replace(path, name, part, data, partitioned=True):
+                _write_atomic(path, data)
+                written[name] += part.num_rows
+            elapsed[name] += time.perf_counter() - t0
+        if (d - lo) % 90 == 89:
+            log.info("sample landing: through %s", day)
+    for name in daily:
+        log.info("sample %s: %d rows for %s..%s in %.1fs", name, written[name], first[name], end, elapsed[name])
+    return written
