@@ -157,7 +157,7 @@ duty_candidates as (
         costed.unit_cost_usd * duty_rates.ad_valorem_pct / 100.0
         + coalesce(
             case
-                when duty_rates.specific_unit = 'kg'
+                when duty_rates.specific_unit like 'kg%'
                     then duty_rates.specific_amount_local / fx_rates.units_per_usd
                         / coalesce(nullif(duty_rates.specific_per, 0), 1) * costed.weight_kg
                 when duty_rates.specific_unit in ('item', 'p/st', 'unit', 'piece')
