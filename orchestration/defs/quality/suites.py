@@ -334,8 +334,9 @@ TABLE_RULES: dict[str, list[Expectation]] = {
     "shipments": [
         matches("lane_id", LANE_ID, "Lane id: origin-destination UN/LOCODEs, e.g. CNSHA-DEHAM."),
         count("units", 1),
-        positive("gross_weight_kg", 100_000),
-        positive("volume_cbm", 500),
+        # Non-negative rather than positive: small parcels round to 0.0 cbm / kg.
+        between("gross_weight_kg", 0, 100_000, notes="Gross weight: 0..100 t (small parcels may round to 0)."),
+        between("volume_cbm", 0, 500, notes="Volume: 0..500 cbm (small parcels may round to 0)."),
         between("planned_transit_days", 0, 120, notes="Transit days between 0 and 120."),
         *price("freight_cost", "currency", max_low=10_000_000, max_high=10_000_000_000),
         a_at_least_b("arrived_at", "departed_at"),
@@ -410,7 +411,8 @@ TABLE_RULES: dict[str, list[Expectation]] = {
         in_set("kind", REGULATORY_KINDS),
         pct("new_rate_pct", 0, 1_000),
         matches("hs_scope", r"^\d{0,10}$", "HS prefix of the scope ('' = all goods)."),
-        a_at_least_b("effective_on", "announced_on", severity="warning"),
+        # No order between announced_on and effective_on: changes can be retroactive (the
+        # French DST of July 2019 applied from 2019-01-01).
     ],
     "fx_rates": [
         positive("units_per_usd", 100_000, "Units per USD: positive, at most 100000."),
