@@ -21,7 +21,7 @@ from orchestration.lib.settings import PROJECT_ROOT, Settings, get_settings
 from orchestration.lib.warehouse import RAW_SCHEMA, WarehouseResource
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-MODEL_SCHEMAS = ("staging", "intermediate", "marts")
+MODEL_SCHEMAS = ("staging", "intermediate", "marts", "reference")
 
 
 class TradewindsTranslator(DagsterDbtTranslator):
