@@ -50,7 +50,8 @@ MAX_LAG = max(MAX_RETURN_LAG, MAX_REVIEW_LAG, MAX_TICKET_LAG)
 PRE_LAUNCH_STOCK_DAYS = 45
 DEPARTURES_TRACKED = 6
 AVG_UNITS_PER_LINE = 1.25
-FCL_MIN_CBM = 10.0  # a sea shipment of this volume or more books a full 40ft container
+FCL_MIN_CBM = 10.0  # a sea shipment of this volume or more goes by full container (consolidated FCL)
+CONTAINER_CBM = 58.0  # usable volume of a 40ft container
 
 # Local-time hour weights of buyer activity (evening peak).
 _HOUR_W = np.array([1.5, 1.0, 0.6, 0.4, 0.3, 0.4, 0.8, 1.5, 2.5, 3.2, 3.6, 3.8, 4.0, 3.8, 3.6, 3.6, 3.7, 3.9, 4.2,
@@ -151,6 +152,7 @@ class World:
         self.p_cat = u.cat[u.p_sku]
         self.p_unit_cbm = u.dims.prod(axis=1)[u.p_sku] / 1e6 * 1.1
         self.p_unit_kg = u.weight[u.p_sku] * 1.08
+        self.p_latam = np.array([m.region == "latin_america" for m in ms])[u.p_market]
         self.lanes = freight.lanes()
         self.p_has_rail = self.lanes.lm_of(u.p_lane, np.full(len(u.p_lane), freight.RAIL)) >= 0
         self._orders: OrderedDict[int, OrdersDay] = OrderedDict()
@@ -205,12 +207,22 @@ class World:
         delayed = uniform(seed, "ship-delay", pairs, dep) < np.where(ocean, 0.06, 0.02)
         actual = actual + delayed * (2.0 + 7.0 * uniform(seed, "ship-delay-days", pairs, dep))
         rate = freight.rates(seed, lm, week)
+        # A SKU's shipment is its share of a consolidated booking: container share by volume (FCL), cbm (LCL),
+        # chargeable kg (air: 1 cbm = 200 kg, i.e. L*W*H/5000; rail and truck: 1 cbm = 333 kg).
         basis = np.select(
             [mode == freight.FCL, mode == freight.LCL, mode == freight.AIR],
-            [np.ceil(volume / 58.0), np.maximum(volume, 1.0), np.maximum(weight, volume * 200.0)],
+            [volume / CONTAINER_CBM, volume, np.maximum(weight, volume * 200.0)],
             default=np.maximum(weight, volume * 333.0),
         )
-        cost = np.round(rate * basis * np.exp(0.06 * normal(seed, "ship-cost", pairs, dep)), 2)
+        # All-in cost: the lane rate plus origin/destination handling (CFS, terminal, customs brokerage), which is
+        # dearer in Latin American ports.
+        latam = self.p_latam[pairs]
+        handling = np.select(
+            [mode == freight.FCL, mode == freight.LCL, mode == freight.AIR],
+            [450.0 * (1 + latam), 45.0 * (1 + 1.5 * latam), 0.6 * (1 + latam)],
+            default=0.08,
+        )
+        cost = np.round((rate + handling) * basis * np.exp(0.06 * normal(seed, "ship-cost", pairs, dep)), 2)
         hour = (uniform(seed, "ship-hour", pairs, dep) * 10 * 3600).astype(np.int64)
         return {
             "units": units,
