@@ -8,6 +8,7 @@ value; a failing blocking check, standalone or inline, stops the downstream asse
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -1132,3 +1133,26 @@ def test_raw_tables_and_dbt_built_marts_pass(tmp_path: Path) -> None:
         outcome = validate_frame(suite, df, store_result=False)
         assert outcome.success, outcome.summary()
     assert all(len(frames[f"mart_{m}"]) for m in MART_TABLES)
+
+
+def test_gx_makes_no_network_connection(tmp_path: Path) -> None:
+    """Importing GX, loading the context and validating open no socket (no analytics, no version check)."""
+    code = """
+import socket, datetime as dt
+attempts = []
+def refuse(self, address, *args, **kwargs):
+    attempts.append(address)
+    raise OSError("network disabled in this test")
+socket.socket.connect = refuse
+socket.socket.connect_ex = refuse
+import pandas as pd
+from orchestration.defs.quality import validate_frame
+df = pd.DataFrame({"rate_date": [pd.Timestamp("2025-06-02")], "currency": ["EUR"], "units_per_usd": [0.9]})
+assert validate_frame("raw_fx_rates", df).success
+print("attempts", attempts)
+"""
+    env = {**os.environ, "TRADEWINDS_DATA_DIR": str(tmp_path)}
+    env.pop("GX_ANALYTICS_ENABLED", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "attempts []" in out.stdout
