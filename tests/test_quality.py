@@ -1156,3 +1156,50 @@ print("attempts", attempts)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "attempts []" in out.stdout
+
+
+@pytest.mark.slow
+def test_failing_mart_gate_on_dbt_assets_stops_the_forecast(sample_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real nightly job (ingest, @dbt_assets, gates, forecast, alerts) on the small sample,
+    with the demand mart's suite made to fail: the forecast reading that mart does not run,
+    the freight alert reading another mart of the same dbt step still does."""
+    from orchestration.definitions import build_definitions
+    from orchestration.defs.jobs import NIGHTLY_JOB
+    from orchestration.defs.quality import checks
+    from orchestration.defs.quality.validation import FailedExpectation
+    from tests.conftest import SAMPLE_END
+
+    real = checks.validate_mart
+
+    def failing_demand(warehouse: WarehouseResource, mart: str):
+        outcome = real(warehouse, mart)
+        if mart != "demand_sku_market_daily" or isinstance(outcome, str):
+            return outcome
+        bad = FailedExpectation("expect_column_values_to_be_between", ("units",), "critical", 1, 0.1, [-1])
+        return SuiteOutcome(
+            outcome.suite_name, False, outcome.evaluated, outcome.evaluated - 1, outcome.rows, (bad,), 0.0,
+            outcome.validated_at,
+        )  # fmt: skip
+
+    monkeypatch.setattr(checks, "validate_mart", failing_demand)
+    settings = get_settings()
+    start = min(settings.sample.freight_start, settings.sample.resolved_start_date())
+    result = (
+        build_definitions()
+        .resolve_job_def(NIGHTLY_JOB)
+        .execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+            tags={
+                "dagster/asset_partition_range_start": start.isoformat(),
+                "dagster/asset_partition_range_end": SAMPLE_END.isoformat(),
+            },
+        )
+    )
+    failed = [(e.asset_key, e.check_name) for e in result.get_asset_check_evaluations() if not e.passed]
+    assert failed == [(dg.AssetKey(["marts", "demand_sku_market_daily"]), "gx_mart_demand_sku_market_daily")]
+    materialized = _materialized(result)
+    assert {dg.AssetKey(["marts", m]) for m in MART_TABLES} <= materialized  # one dbt step built them all
+    assert dg.AssetKey(["forecast", "demand_forecast"]) not in materialized
+    assert dg.AssetKey(["alerts", "freight_spike_alerts"]) in materialized
+    assert not result.success
