@@ -146,7 +146,8 @@ class _State:
 
 def load_context(validations_dir: Path, data_docs_dir: Path) -> Any:
     """The committed file context with results and Data Docs redirected to the given folders."""
-    # No analytics, ever (also set in great_expectations.yml): this machine has no network.
+    # Never send usage analytics (also off in great_expectations.yml); the env var covers
+    # contexts created by GX itself before ours is loaded.
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
 
