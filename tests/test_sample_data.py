@@ -24,7 +24,6 @@ from orchestration.lib.schemas import RAW_TABLES
 SF = 0.01
 START, END = dt.date(2025, 3, 3), dt.date(2025, 3, 16)  # two weeks, Mondays 3 and 10 March
 MARKETS = {m.code: m for m in markets()}
-AS_OF_TABLES = ("tickets", "shipments")
 
 
 def gen(name: str, start: dt.date = START, end: dt.date = END, scale: float = SF, seed: int = 42) -> pd.DataFrame:
@@ -34,7 +33,7 @@ def gen(name: str, start: dt.date = START, end: dt.date = END, scale: float = SF
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
     root = tmp_path_factory.mktemp("landing")
-    counts = write_landing(root, START, END, seed=42, scale=SF)
+    counts = write_landing(root, START, END, seed=42, scale=SF, observed_on=END)
     return root, counts
 
 
@@ -160,7 +159,7 @@ def test_partition_column_matches_file_day(landing):
 def test_same_seed_same_bytes_and_seed_matters(tmp_path: Path, landing):
     root, _ = landing
     again = tmp_path / "again"
-    write_landing(again, START, END, seed=42, scale=SF)
+    write_landing(again, START, END, seed=42, scale=SF, observed_on=END)
     for f in root.rglob("*.csv"):
         assert f.read_bytes() == (again / f.relative_to(root)).read_bytes(), f
     other = gen("orders", seed=7)
@@ -173,28 +172,36 @@ def test_a_day_is_identical_inside_different_ranges():
                       ("inventory", "snapshot_date"), ("shipments", "departed_at"), ("traffic", "traffic_date"),
                       ("reviews", "reviewed_at"), ("fx_rates", "rate_date")):  # fmt: skip
         wide = gen(name, dt.date(2025, 2, 20), dt.date(2025, 6, 30), scale=0.05)
-        # tickets and shipments also depend on the as-of (open / in transit), so their short range ends later
-        narrow = gen(name, day, day + dt.timedelta(days=100) if name in AS_OF_TABLES else day, scale=0.05)
-        narrow = narrow[pd.to_datetime(narrow[col]).dt.date == day].reset_index(drop=True)
+        narrow = gen(name, day, day, scale=0.05)
         part = wide[pd.to_datetime(wide[col]).dt.date == day].reset_index(drop=True)
         assert len(part) > 0, name
         pd.testing.assert_frame_equal(part, narrow, check_dtype=False, obj=name)
 
 
-def test_as_of_only_fills_in_transit_and_open_rows(tmp_path: Path):
+def test_observation_day_only_fills_in_transit_and_open_rows(tmp_path: Path):
     day = dt.date(2025, 3, 12)
-    early = gen("shipments", day, day)
-    late = gen("shipments", day, day + dt.timedelta(days=90))
-    late = late[pd.to_datetime(late.departed_at).dt.date == day].reset_index(drop=True)
-    assert early.arrived_at.isna().all() and late.arrived_at.notna().all()
+    early = generate_table("shipments", day, day, scale=SF, observed_on=day)
+    late = generate_table("shipments", day, day, scale=SF, observed_on=day + dt.timedelta(days=90))
+    assert len(early) and early.arrived_at.isna().all() and late.arrived_at.notna().all()
     pd.testing.assert_frame_equal(early.drop(columns="arrived_at"), late.drop(columns="arrived_at"))
-    # write_landing refreshes the open partition when a later as-of fills it, never the other way round
-    write_landing(tmp_path, day, day, scale=SF, tables=["shipments"])
+    settled = gen("tickets", dt.date(2025, 1, 1), dt.date(2025, 1, 31))  # default: observed yesterday (UTC)
+    assert settled.first_response_at.notna().mean() > 0.97 and settled.resolved_at.notna().mean() > 0.95
+    # write_landing refreshes an open partition when a later observation fills it, never the other way round
+    write_landing(tmp_path, day, day, scale=SF, tables=["shipments"], observed_on=day)
     path = tmp_path / "platform" / "shipments" / f"{day}.csv"
-    assert write_landing(tmp_path, day, day + dt.timedelta(days=90), scale=SF, tables=["shipments"])["shipments"] > 0
+    later = day + dt.timedelta(days=90)
+    assert write_landing(tmp_path, day, day, scale=SF, tables=["shipments"], observed_on=later)["shipments"] > 0
     filled = path.read_bytes()
-    assert write_landing(tmp_path, day, day, scale=SF, tables=["shipments"])["shipments"] == 0
+    assert write_landing(tmp_path, day, day, scale=SF, tables=["shipments"], observed_on=day)["shipments"] == 0
     assert path.read_bytes() == filled
+    # a nightly run for a later day also refreshes the open partitions landed on earlier nights
+    nightly = tmp_path / "nightly"
+    write_landing(nightly, day, day, scale=SF, tables=["shipments"], observed_on=day)
+    after = day + dt.timedelta(days=60)
+    counts = write_landing(nightly, after, after, scale=SF, tables=["shipments"], observed_on=after)
+    refreshed = pd.read_csv(nightly / "platform" / "shipments" / f"{day}.csv")
+    assert refreshed.arrived_at.notna().all() and counts["shipments"] > len(refreshed)
+    assert sorted(p.stem for p in (nightly / "platform" / "shipments").iterdir()) == [str(day), str(after)]
 
 
 def test_existing_files_are_kept_unless_overwrite(tmp_path: Path):

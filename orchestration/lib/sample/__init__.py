@@ -11,6 +11,12 @@ Data depend on (seed, scale) and, for each day, on that day only. Scale 1 is abo
 SKUs in 20 markets and 1M order lines over two years; scale multiplies SKUs and volumes.
 """
 
-from orchestration.lib.sample.generate import generate_arrow, generate_table, write_landing
+from orchestration.lib.sample.generate import (
+    OPEN_PARTITION_DAYS,
+    generate_arrow,
+    generate_table,
+    observation_day,
+    write_landing,
+)
 
-__all__ = ["generate_arrow", "generate_table", "write_landing"]
+__all__ = ["OPEN_PARTITION_DAYS", "generate_arrow", "generate_table", "observation_day", "write_landing"]

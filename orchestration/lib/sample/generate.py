@@ -3,9 +3,13 @@
 ``generate_table`` and ``write_landing`` produce every table of
 :data:`orchestration.lib.schemas.RAW_TABLES` with exactly the contract columns, in contract
 order and types. Partitioned tables are generated day by day: a day is a pure function of
-(seed, scale, day), whatever range is asked, apart from the as-of columns documented in
-:mod:`.platform` (in-transit shipments and open tickets are NULL after the range end).
-Snapshot tables are as of the range end.
+(seed, scale, day), whatever range is asked. Snapshot tables are as of the range end.
+
+Observation day: a shipment still in transit, or a ticket not yet answered or resolved, has
+NULL timestamps, as a real export would. "Not yet" is relative to ``observed_on``, by default
+the later of the range end and yesterday (UTC): historical ranges are then fully settled and
+byte-identical whenever they are generated, and the recent days of a nightly landing show what
+is still open. Pass ``observed_on`` to pin it (tests, reproducible benchmarks).
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ AS_OF_COLUMNS: dict[str, tuple[tuple[str, ...], int]] = {
     "tickets": (("first_response_at", "resolved_at", "response_language", "csat"), 45),
 }
 WEEKLY = {name for name, t in RAW_TABLES.items() if t.cadence == "weekly"}
+#: Partitions of these tables keep changing for this many days after their date (arrivals, answers).
+OPEN_PARTITION_DAYS: dict[str, int] = {name: days for name, (_, days) in AS_OF_COLUMNS.items()}
 
 
 def _from_pandas(name: str, df: pd.DataFrame) -> pa.Table:
@@ -86,24 +92,48 @@ def _check(name: str, start: dt.date, end: dt.date, scale: float) -> RawTable:
     return RAW_TABLES[name]
 
 
-def generate_arrow(name: str, start: dt.date, end: dt.date, seed: int = 42, scale: float = 1.0) -> pa.Table:
+def observation_day(end: dt.date, observed_on: dt.date | None = None) -> dt.date:
+    """The day at whose end open shipments and tickets are observed (see the module docstring)."""
+    if observed_on is not None:
+        return observed_on
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    return max(end, yesterday)
+
+
+def generate_arrow(
+    name: str,
+    start: dt.date,
+    end: dt.date,
+    seed: int = 42,
+    scale: float = 1.0,
+    *,
+    observed_on: dt.date | None = None,
+) -> pa.Table:
     """Like :func:`generate_table`, as an arrow table with the contract schema."""
     table = _check(name, start, end, scale)
     w = world(seed, scale)
-    as_of = end.toordinal()
     if not table.partitioned:
-        return _SNAPSHOT[name](w, as_of)
-    parts = [_DAILY[name](w, d, as_of) for d in _days(start, end)]
+        return _SNAPSHOT[name](w, end.toordinal())
+    seen = observation_day(end, observed_on).toordinal()
+    parts = [_DAILY[name](w, d, seen) for d in _days(start, end)]
     return pa.concat_tables(parts) if parts else arrow.empty(name)
 
 
-def generate_table(name: str, start: dt.date, end: dt.date, seed: int = 42, scale: float = 1.0) -> pd.DataFrame:
+def generate_table(
+    name: str,
+    start: dt.date,
+    end: dt.date,
+    seed: int = 42,
+    scale: float = 1.0,
+    *,
+    observed_on: dt.date | None = None,
+) -> pd.DataFrame:
     """Rows of raw table ``name`` for the days ``start..end`` (snapshot tables: as of ``end``).
 
     Columns are exactly the contract's, in order; DATE columns hold ``datetime.date``,
     TIMESTAMP columns ``datetime64[s]`` (UTC, naive), NULL is None/NaN/NaT.
     """
-    return generate_arrow(name, start, end, seed, scale).to_pandas()
+    return generate_arrow(name, start, end, seed, scale, observed_on=observed_on).to_pandas()
 
 
 # ---------------------------------------------------------------------------- landing
@@ -163,6 +193,7 @@ def write_landing(
     overwrite: bool = False,
     *,
     history_start: dt.date | None = None,
+    observed_on: dt.date | None = None,
 ) -> dict[str, int]:
     """Write sample landing files for ``start..end``; return the rows written per table.
 
@@ -176,8 +207,11 @@ def write_landing(
 
     - a snapshot is replaced when its content changed and it did not shrink (the catalog gains
       SKUs as they launch, the event feed gains announcements);
-    - a shipments file of the last 120 days, or a tickets file of the last 45 days, is replaced
-      when the new as-of fills timestamps that were NULL (arrivals, answers, resolutions).
+    - a shipments file of the last 120 days, or a tickets file of the last 45 days (counted back
+      from the observation day, see :func:`observation_day`, and including days before
+      ``start`` that were landed earlier), is replaced when the later observation fills
+      timestamps that were NULL (arrivals, answers, resolutions). A loader that wants those
+      updates reloads these partitions (:data:`OPEN_PARTITION_DAYS`).
 
     ``history_start`` extends freight, FX and carbon-price tables back to that date (the CLI
     passes ``SampleSettings.freight_start``); other tables keep ``start``.
@@ -188,6 +222,7 @@ def write_landing(
         _check(name, start, end, scale)
     w = world(seed, scale)
     as_of = end.toordinal()
+    seen = observation_day(end, observed_on).toordinal()
     written: dict[str, int] = {name: 0 for name in names}
 
     for name in [n for n in names if not RAW_TABLES[n].partitioned]:
@@ -206,23 +241,28 @@ def write_landing(
     first = {
         n: min(start, history_start) if (history_start is not None and n in long_history) else start for n in daily
     }
+    # Open partitions landed earlier (before ``start``) are refreshed too, never created.
+    reopen = {n: seen - AS_OF_COLUMNS[n][1] + 1 for n in daily if n in AS_OF_COLUMNS}
     elapsed = {n: 0.0 for n in daily}
-    lo = min(first.values(), default=start).toordinal()
+    lo = min([*(f.toordinal() for f in first.values()), *reopen.values()], default=start.toordinal())
     for d in range(lo, as_of + 1):
         day = dt.date.fromordinal(d)
         for name in daily:
-            if d < first[name].toordinal() or (name in WEEKLY and (d - 1) % 7 != 0):
+            before_range = d < first[name].toordinal()
+            if (before_range and d < reopen.get(name, d + 1)) or (name in WEEKLY and (d - 1) % 7 != 0):
                 continue
             t0 = time.perf_counter()
             table = RAW_TABLES[name]
             path = landing_path(landing, table, day)
             exists = path.exists()
-            refresh = name in AS_OF_COLUMNS and d > as_of - AS_OF_COLUMNS[name][1]
+            if before_range and not exists:
+                continue
+            refresh = name in reopen and d >= reopen[name]
             if exists and not overwrite and not refresh:
                 continue
-            part = _DAILY[name](w, d, as_of)
+            part = _DAILY[name](w, d, seen)
             data = csv_bytes(part)
-            if not exists or overwrite or _should_replace(path, name, part, data, partitioned=True):
+            if not exists or (overwrite and not before_range) or _should_replace(path, name, part, data, True):
                 _write_atomic(path, data)
                 written[name] += part.num_rows
             elapsed[name] += time.perf_counter() - t0

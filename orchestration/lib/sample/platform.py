@@ -10,9 +10,10 @@ order days. The order lines of day D are the core from which the other tables de
   hashed draws, so any day can be generated alone; orders see the stock-outs they imply.
 
 Every draw of a day comes from streams seeded by (seed, table, day) or from hashes of
-(seed, entity, day), so a day's rows never depend on the requested date range. The one
-exception is the as-of (the range end): a shipment arriving, or a ticket answered or resolved,
-after the as-of has a NULL timestamp there (in transit / open), as a real export would show.
+(seed, entity, day), so a day's rows never depend on the requested date range. A shipment
+arriving, or a ticket answered or resolved, after the observation day (``as_of`` below, see
+:func:`orchestration.lib.sample.generate.observation_day`) has a NULL timestamp there (in
+transit / open), as a real export would show.
 """
 
 from __future__ import annotations
@@ -230,8 +231,8 @@ class World:
             "lm": lm,
             "planned": planned,
             "actual": actual,
-            "volume": np.round(volume, 3),
-            "weight": np.round(weight, 2),
+            "volume": np.maximum(np.round(volume, 4), 0.0001),
+            "weight": np.maximum(np.round(weight, 2), 0.01),
             "cost": cost,
             "hour_seconds": hour,
         }
