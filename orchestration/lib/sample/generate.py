@@ -173,13 +173,13 @@ def _should_replace(path: Path, name: str, new: pa.Table, data: bytes, partition
     old = path.read_bytes()
     if old == data:
         return False
-    if not partitioned:
-        return new.num_rows >= old.count(b"\n") - 1
-    cols = AS_OF_COLUMNS[name][0]
     try:
         previous = _read_landed(path, name)
     except (pa.ArrowInvalid, OSError):
-        return True
+        return True  # unreadable: replace it
+    if not partitioned:
+        return new.num_rows >= previous.num_rows
+    cols = AS_OF_COLUMNS[name][0]
     return _null_count(new, cols) < _null_count(previous, cols)
 
 
