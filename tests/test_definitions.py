@@ -37,8 +37,7 @@ def test_definitions_load_with_a_group_per_domain(sample_env):
         assert dg.AssetKey(["raw", table]) in graph.materializable_asset_keys
     assert defs.resolve_job_def("nightly") is not None
     assert defs.resolve_schedule_def("nightly_schedule").cron_schedule == "0 2 * * *"
-    sensors = {s.name for s in defs.resolve_all_sensor_defs()}
-    assert "oncall_run_failure" in sensors
+    assert defs.resolve_sensor_def("oncall_run_failure").name == "oncall_run_failure"
     # dbt tests are asset checks too
     check_keys = graph.asset_check_keys
     assert any(k.asset_key.path[0] == "marts" for k in check_keys)

@@ -78,3 +78,19 @@ def test_sample_mode_lands_only_inside_the_sample_window(sample_env: Path):
     end = settings.sample.resolved_end_date()
     files = fetch_to_landing(ORDERS, end - dt.timedelta(days=1), end + dt.timedelta(days=5), settings)
     assert [f.name for f in files] == [f"{end - dt.timedelta(days=1)}.csv", f"{end}.csv"]
+
+
+def test_restated_sources_reload_their_open_days():
+    """Shipments arrive and tickets get answered after their day: a load reloads those days too."""
+    from orchestration.defs.ingest.assets import load_range
+
+    day = dt.date(2025, 6, 30)
+    assert load_range(RAW_TABLES["orders"], day, day) == (day, day)
+    assert load_range(RAW_TABLES["shipments"], day, day) == (day - dt.timedelta(days=120), day)
+    assert load_range(RAW_TABLES["tickets"], day, day) == (day - dt.timedelta(days=45), day)
+
+
+def test_sample_connector_restates_exactly_the_contract_window():
+    from orchestration.lib.sample import OPEN_PARTITION_DAYS
+
+    assert OPEN_PARTITION_DAYS == {n: t.restatement_days for n, t in RAW_TABLES.items() if t.restatement_days}

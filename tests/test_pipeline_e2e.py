@@ -162,7 +162,7 @@ def test_rerun_of_a_day_is_idempotent_and_bad_row_blocks_forecast_and_alert(nigh
             first = next(reader)
         bad = {**first, "order_line_id": "BAD-LINE-1", "unit_price": "-12.50"}
         with landing.open("a", newline="") as f:
-            csv.DictWriter(f, fieldnames=fields).writerow(bad)
+            csv.DictWriter(f, fieldnames=fields, lineterminator="\n").writerow(bad)
 
         result = run_range(day, day, nightly["instance"])
         assert not result.success

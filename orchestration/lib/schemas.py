@@ -41,6 +41,9 @@ class RawTable:
     description: str = ""
     # Columns that must never be NULL besides the primary key.
     required: tuple[str, ...] = field(default_factory=tuple)
+    # The source restates its last N days (shipments arrive, tickets get answered): every load
+    # of a day range also refetches and replaces the N days before it.
+    restatement_days: int = 0
 
     @property
     def partitioned(self) -> bool:
@@ -138,6 +141,7 @@ RAW_TABLES: dict[str, RawTable] = {
             name="shipments",
             family="platform",
             cadence="daily",
+            restatement_days=120,
             partition_column="departed_at",
             primary_key=("shipment_id",),
             description="Replenishment shipments from origin to destination warehouses.",
@@ -239,6 +243,7 @@ RAW_TABLES: dict[str, RawTable] = {
             name="tickets",
             family="platform",
             cadence="daily",
+            restatement_days=45,
             partition_column="created_at",
             primary_key=("ticket_id",),
             description="Customer-service tickets across channels, bot or human handled.",

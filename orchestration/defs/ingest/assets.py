@@ -6,7 +6,6 @@ range of the run, then validates the rows it loaded with the table's Great Expec
 suite as an inline blocking check: a failing gate stops everything downstream.
 """
 
-
 import datetime as dt
 import time
 from pathlib import Path
@@ -37,9 +36,14 @@ def read_csv_sql(table: RawTable, files: list[Path]) -> str:
     )
 
 
-def _range_of(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+def load_range(table: RawTable, first: dt.date, last: dt.date) -> tuple[dt.date, dt.date]:
+    """The days a run of partitions ``first..last`` reloads: those plus the restated days before."""
+    return first - dt.timedelta(days=table.restatement_days), last
+
+
+def _range_of(context: dg.AssetExecutionContext, table: RawTable) -> tuple[dt.date, dt.date]:
     window = context.partition_time_window
-    return window.start.date(), (window.end - dt.timedelta(days=1)).date()
+    return load_range(table, window.start.date(), (window.end - dt.timedelta(days=1)).date())
 
 
 def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
@@ -70,7 +74,7 @@ def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
         from orchestration.defs.quality import outcome_to_check_result, validate_frame
 
         settings = get_settings()
-        start, end = _range_of(context) if table.partitioned else (None, None)
+        start, end = _range_of(context, table) if table.partitioned else (None, None)
         t0 = time.monotonic()
         files = fetch_to_landing(table, start, end, settings)
         context.log.info(

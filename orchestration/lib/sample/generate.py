@@ -66,8 +66,11 @@ _SNAPSHOT: dict[str, Callable[[World, int], pa.Table]] = {
 #: Tables whose recent partitions change as the as-of moves (NULL until arrival / answer), with
 #: how many days back write_landing refreshes them.
 AS_OF_COLUMNS: dict[str, tuple[tuple[str, ...], int]] = {
-    "shipments": (("arrived_at",), 120),
-    "tickets": (("first_response_at", "resolved_at", "response_language", "csat"), 45),
+    "shipments": (("arrived_at",), RAW_TABLES["shipments"].restatement_days),
+    "tickets": (
+        ("first_response_at", "resolved_at", "response_language", "csat"),
+        RAW_TABLES["tickets"].restatement_days,
+    ),
 }
 WEEKLY = {name for name, t in RAW_TABLES.items() if t.cadence == "weekly"}
 #: Partitions of these tables keep changing for this many days after their date (arrivals, answers).
