@@ -93,4 +93,4 @@ def test_restated_sources_reload_their_open_days():
 def test_sample_connector_restates_exactly_the_contract_window():
     from orchestration.lib.sample import OPEN_PARTITION_DAYS
 
-    assert OPEN_PARTITION_DAYS == {n: t.restatement_days for n, t in RAW_TABLES.items() if t.restatement_days}
+    assert {n: t.restatement_days for n, t in RAW_TABLES.items() if t.restatement_days} == OPEN_PARTITION_DAYS

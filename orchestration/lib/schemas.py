@@ -460,6 +460,39 @@ FAMILIES: tuple[str, ...] = ("platform", "freight", "policy", "carbon")
 
 MODES: tuple[str, ...] = ("ocean_fcl_40ft", "ocean_lcl", "air", "rail", "truck")
 
+#: How each mode is quoted in freight_rates.rate_unit.
+RATE_UNIT_BY_MODE: dict[str, str] = {
+    "ocean_fcl_40ft": "per_container",
+    "ocean_lcl": "per_cbm",
+    "air": "per_kg",
+    "rail": "per_kg",
+    "truck": "per_kg",
+}
+
+CATEGORIES: tuple[str, ...] = (
+    "electronics",
+    "home_kitchen",
+    "apparel",
+    "beauty",
+    "toys",
+    "sports",
+    "tools",
+    "pet",
+    "auto_parts",
+    "furniture",
+)
+CHANNELS: tuple[str, ...] = ("email", "chat", "marketplace_message", "phone", "social")
+HANDLED_BY: tuple[str, ...] = ("bot", "human")
+VOLTAGES: tuple[str, ...] = ("110V", "220V", "universal", "none")
+REGULATORY_KINDS: tuple[str, ...] = (
+    "duty_change",
+    "vat_change",
+    "dst",
+    "cbam",
+    "de_minimis_change",
+    "product_rule",
+)
+
 COMPLAINT_TOPICS: tuple[str, ...] = (
     "installation",
     "sizing",

@@ -33,9 +33,7 @@ MIN_SECRET_LENGTH = 6
 REDACTED = "***"
 
 #: Where the channels that are not delivered yet will come from.
-PENDING_CHANNEL_ISSUE = (
-    "issue 7 (alerts: Slack-compatible webhook, generic webhook, e-mail, PagerDuty Events API v2)"
-)
+PENDING_CHANNEL_ISSUE = "issue 7 (alerts: Slack-compatible webhook, generic webhook, e-mail, PagerDuty Events API v2)"
 
 
 @dataclass(frozen=True)

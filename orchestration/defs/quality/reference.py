@@ -10,6 +10,14 @@ from __future__ import annotations
 import csv
 from functools import lru_cache
 
+from orchestration.lib.schemas import (  # noqa: F401  (re-exported vocabularies of the contract)
+    CATEGORIES,
+    CHANNELS,
+    HANDLED_BY,
+    RATE_UNIT_BY_MODE,
+    REGULATORY_KINDS,
+    VOLTAGES,
+)
 from orchestration.lib.settings import PROJECT_ROOT
 
 MARKETS_CSV = PROJECT_ROOT / "dbt_project" / "seeds" / "markets.csv"
@@ -280,36 +288,6 @@ EXTRA_CURRENCIES: tuple[str, ...] = ("CNY", "EUR", "USD")
 #: Currencies with more than ~100 units per USD: their prices get a wider upper bound.
 HIGH_DENOMINATION_CURRENCIES: tuple[str, ...] = ("JPY", "KRW")
 
-CATEGORIES: tuple[str, ...] = (
-    "electronics",
-    "home_kitchen",
-    "apparel",
-    "beauty",
-    "toys",
-    "sports",
-    "tools",
-    "pet",
-    "auto_parts",
-    "furniture",
-)
-CHANNELS: tuple[str, ...] = ("email", "chat", "marketplace_message", "phone", "social")
-HANDLED_BY: tuple[str, ...] = ("bot", "human")
-VOLTAGES: tuple[str, ...] = ("110V", "220V", "universal", "none")
-RATE_UNIT_BY_MODE: dict[str, str] = {
-    "ocean_fcl_40ft": "per_container",
-    "ocean_lcl": "per_cbm",
-    "air": "per_kg",
-    "rail": "per_kg",
-    "truck": "per_kg",
-}
-REGULATORY_KINDS: tuple[str, ...] = (
-    "duty_change",
-    "vat_change",
-    "dst",
-    "cbam",
-    "de_minimis_change",
-    "product_rule",
-)
 EMISSION_CATEGORIES: tuple[str, ...] = ("Sea Freight", "Air Freight", "Rail Freight", "Road Freight")
 EMISSION_ACTIVITY_UNITS: tuple[str, ...] = ("tonne-km", "ton-mile")
 RISK_TIERS: tuple[str, ...] = ("high", "medium", "low")

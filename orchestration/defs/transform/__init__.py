@@ -5,7 +5,6 @@ with the group taken from the folder they live in (``staging``, ``intermediate``
 ``selection``, ``service``, ``risk``), and dbt tests show as asset checks.
 """
 
-
 import json
 import os
 import shutil
@@ -125,4 +124,6 @@ def build_defs() -> dg.Definitions:
             os.environ["TRADEWINDS_DBT_THREADS"] = str(warehouse.threads)
         yield from dbt.cli(build_dbt_args(get_settings()), context=context).stream()
 
-    return dg.Definitions(assets=[dbt_models], resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable())})
+    return dg.Definitions(
+        assets=[dbt_models], resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable())}
+    )

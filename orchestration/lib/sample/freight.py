@@ -19,15 +19,9 @@ import numpy as np
 from orchestration.lib.sample import curves
 from orchestration.lib.sample._rand import normal, uniform
 from orchestration.lib.sample.markets import markets
+from orchestration.lib.schemas import MODES, RATE_UNIT_BY_MODE
 
-MODES: tuple[str, ...] = ("ocean_fcl_40ft", "ocean_lcl", "air", "rail", "truck")
-RATE_UNIT = {
-    "ocean_fcl_40ft": "per_container",
-    "ocean_lcl": "per_cbm",
-    "air": "per_kg",
-    "rail": "per_kg",
-    "truck": "per_kg",
-}
+RATE_UNIT = RATE_UNIT_BY_MODE
 FCL, LCL, AIR, RAIL, TRUCK = range(5)
 INDEX_2019 = 1450.0
 RAIL_UKRAINE_DIP_FROM = dt.date(2022, 3, 1).toordinal()  # rail volumes and rates fell after the invasion

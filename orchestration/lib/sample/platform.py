@@ -40,9 +40,8 @@ from orchestration.lib.sample.markets import (
     trend,
 )
 from orchestration.lib.sample.prices import market_fx, market_vat, shelf_price
-from orchestration.lib.sample.products import CATEGORIES
 from orchestration.lib.sample.universe import AIR, RAIL_C, RETURN_RATE, SEA, TRUCK_C, Universe, universe
-from orchestration.lib.schemas import COMPLAINT_TOPICS, RETURN_REASONS
+from orchestration.lib.schemas import CATEGORIES, CHANNELS, COMPLAINT_TOPICS, RETURN_REASONS
 
 MAX_RETURN_LAG = 40
 MAX_REVIEW_LAG = 50
@@ -75,7 +74,6 @@ _REASON_TOPIC = {
 }
 TICKET_TOPICS: tuple[str, ...] = (*COMPLAINT_TOPICS, "pre_sale_question", "order_status")
 REVIEW_TOPICS: tuple[str, ...] = (*COMPLAINT_TOPICS, "praise")
-CHANNELS: tuple[str, ...] = ("email", "chat", "marketplace_message", "phone", "social")
 _CHANNEL_W = {
     "north_america": (0.35, 0.25, 0.30, 0.07, 0.03),
     "europe": (0.35, 0.20, 0.40, 0.03, 0.02),

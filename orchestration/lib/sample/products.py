@@ -11,19 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CATEGORIES: tuple[str, ...] = (
-    "electronics",
-    "home_kitchen",
-    "apparel",
-    "beauty",
-    "toys",
-    "sports",
-    "tools",
-    "pet",
-    "auto_parts",
-    "furniture",
-)
-
 #: Share of SKUs per category in the catalog.
 CATEGORY_WEIGHTS: dict[str, float] = {
     "electronics": 0.18,

@@ -27,8 +27,8 @@ import numpy as np
 from orchestration.lib.sample import freight
 from orchestration.lib.sample._rand import static_rng
 from orchestration.lib.sample.markets import MARKET_SIZE, MARKETPLACES, PRICE_LEVEL, markets
-from orchestration.lib.sample.products import ADJECTIVES, CATEGORIES, CATEGORY_WEIGHTS, TEMPLATES
-from orchestration.lib.schemas import COMPLAINT_TOPICS, RETURN_REASONS
+from orchestration.lib.sample.products import ADJECTIVES, CATEGORY_WEIGHTS, TEMPLATES
+from orchestration.lib.schemas import CATEGORIES, COMPLAINT_TOPICS, RETURN_REASONS
 
 SKUS_AT_SF1 = 2000
 #: Expected order lines per day at SF1 over all listings (about 1M lines in two years, after launches and stock-outs).
