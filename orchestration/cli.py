@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("args", nargs=argparse.REMAINDER, help="arguments of python -m orchestration.lib.sample")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Dagster's instance storage migrations log every statement at INFO: not progress a user needs.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "nightly":
         return run_nightly(args.start, args.end)
     if args.command == "prepare":
