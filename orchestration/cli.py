@@ -50,18 +50,9 @@ def _has_history(warehouse: Path) -> bool:
 
 
 def default_range(settings, has_history: bool) -> tuple[dt.date, dt.date]:
-    """A first run loads the full history of every enabled sample source; later nights one day."""
-    from orchestration.defs.ingest.partitions import PARTITIONS_START
-
+    """A first run loads the platform history (series tables always load whole); later nights one day."""
     end = settings.sample.resolved_end_date()
-    if has_history:
-        return end, end
-    families_in_sample = [f for f in ("platform", "freight", "policy", "carbon") if settings.source(f).mode == "sample"]
-    if families_in_sample == ["platform"]:
-        start = settings.sample.resolved_start_date()
-    else:
-        start = min(settings.sample.freight_start, settings.sample.resolved_start_date())
-    return max(start, dt.date.fromisoformat(PARTITIONS_START)), end
+    return (end if has_history else settings.sample.resolved_start_date()), end
 
 
 def ensure_dagster_home(settings) -> Path:

@@ -94,3 +94,20 @@ def test_sample_connector_restates_exactly_the_contract_window():
     from orchestration.lib.sample import OPEN_PARTITION_DAYS
 
     assert {n: t.restatement_days for n, t in RAW_TABLES.items() if t.restatement_days} == OPEN_PARTITION_DAYS
+
+
+def test_series_tables_land_and_load_whole(sample_env: Path, tmp_path: Path):
+    """Freight rates are an index series: every night loads all of it, back to freight_start."""
+    table = RAW_TABLES["freight_rates"]
+    assert table.series and not table.daily_partitioned
+    settings = get_settings()
+    files = fetch_to_landing(table, None, None, settings)
+    first = dt.date.fromisoformat(files[0].stem)
+    assert first - settings.sample.freight_start < dt.timedelta(days=7)
+    assert dt.date.fromisoformat(files[-1].stem) <= settings.sample.resolved_end_date()
+    assert all(dt.date.fromisoformat(f.stem).weekday() == 0 for f in files)
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as conn:
+        rows = replace_rows(conn, table, read_csv_sql(table, files))
+        again = replace_rows(conn, table, read_csv_sql(table, files))
+        assert rows == again == conn.execute("SELECT count(*) FROM raw.freight_rates").fetchone()[0] > 0
+        assert conn.execute("SELECT min(_partition_date) FROM raw.freight_rates").fetchone()[0] == first

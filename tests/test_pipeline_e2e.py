@@ -45,9 +45,7 @@ def nightly(tmp_path_factory: pytest.TempPathFactory):
     previous = apply_env({**SAMPLE_ENV, "TRADEWINDS_DATA_DIR": str(data)})
     instance = dg.DagsterInstance.ephemeral()
     try:
-        settings = get_settings()
-        start = min(settings.sample.freight_start, settings.sample.resolved_start_date())
-        result = run_range(start, SAMPLE_END, instance)
+        result = run_range(get_settings().sample.resolved_start_date(), SAMPLE_END, instance)
         yield {"result": result, "data": data, "instance": instance}
     finally:
         restore_env(previous)

@@ -44,10 +44,20 @@ class RawTable:
     # The source restates its last N days (shipments arrive, tickets get answered): every load
     # of a day range also refetches and replaces the N days before it.
     restatement_days: int = 0
+    # A published index series (freight rates, FX, carbon price): small, restated by its
+    # publisher, and needed back to 2019. Its day files are all reloaded every night instead
+    # of being tracked as thousands of daily Dagster partitions.
+    series: bool = False
 
     @property
     def partitioned(self) -> bool:
+        """Time-based: lands one file per day (or per Monday for weekly tables)."""
         return self.cadence != "snapshot"
+
+    @property
+    def daily_partitioned(self) -> bool:
+        """Tracked as daily Dagster partitions (a run loads only its days)."""
+        return self.partitioned and not self.series
 
 
 RAW_TABLES: dict[str, RawTable] = {
@@ -270,6 +280,7 @@ RAW_TABLES: dict[str, RawTable] = {
         # ---------------------------------------------------------------- freight
         RawTable(
             name="freight_rates",
+            series=True,
             family="freight",
             cadence="weekly",
             partition_column="rate_week",
@@ -392,6 +403,7 @@ RAW_TABLES: dict[str, RawTable] = {
         ),
         RawTable(
             name="fx_rates",
+            series=True,
             family="policy",
             cadence="daily",
             partition_column="rate_date",
@@ -440,6 +452,7 @@ RAW_TABLES: dict[str, RawTable] = {
         ),
         RawTable(
             name="carbon_prices",
+            series=True,
             family="carbon",
             cadence="daily",
             partition_column="price_date",

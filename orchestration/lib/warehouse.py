@@ -78,7 +78,7 @@ def replace_rows(
     start: dt.date | None = None,
     end: dt.date | None = None,
 ) -> int:
-    """Atomically replace a partition range (or the whole snapshot table) with new rows.
+    """Atomically replace a partition range (or the whole snapshot or series table) with new rows.
 
     ``relation_sql`` is a SELECT yielding the contract columns plus ``_source_file``. The
     delete and insert run in one transaction: a failure leaves the previous rows intact,
@@ -87,14 +87,13 @@ def replace_rows(
     ensure_raw_table(conn, table)
     qualified = f'{RAW_SCHEMA}."{table.name}"'
     col_list = ", ".join(f'"{c}"' for c in table.columns)
-    if table.partitioned:
+    part_expr = f'CAST("{table.partition_column}" AS DATE)' if table.partition_column else "CAST(NULL AS DATE)"
+    if table.daily_partitioned:
         if start is None or end is None:
             raise ValueError(f"raw.{table.name} is partitioned: a start and end date are required")
-        part_expr = f'CAST("{table.partition_column}" AS DATE)'
         delete_sql = f"DELETE FROM {qualified} WHERE _partition_date BETWEEN ? AND ?"
         delete_params: list[object] = [start, end]
     else:
-        part_expr = "CAST(NULL AS DATE)"
         delete_sql = f"DELETE FROM {qualified}"
         delete_params = []
     conn.execute("BEGIN TRANSACTION")
@@ -106,7 +105,7 @@ def replace_rows(
         )
         inserted = conn.execute(
             f"SELECT count(*) FROM {qualified} WHERE "
-            + ("_partition_date BETWEEN ? AND ?" if table.partitioned else "TRUE"),
+            + ("_partition_date BETWEEN ? AND ?" if table.daily_partitioned else "TRUE"),
             delete_params,
         ).fetchone()[0]
         conn.execute("COMMIT")

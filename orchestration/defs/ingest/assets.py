@@ -57,8 +57,8 @@ def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
         key=key,
         group_name=table.family,
         description=table.description,
-        partitions_def=daily_partitions if table.partitioned else None,
-        backfill_policy=dg.BackfillPolicy.single_run() if table.partitioned else None,
+        partitions_def=daily_partitions if table.daily_partitioned else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if table.daily_partitioned else None,
         check_specs=[check_spec],
         kinds={"duckdb", "csv"},
         tags={"family": table.family, "cadence": table.cadence},
@@ -74,15 +74,15 @@ def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
         from orchestration.defs.quality import outcome_to_check_result, validate_frame
 
         settings = get_settings()
-        start, end = _range_of(context, table) if table.partitioned else (None, None)
+        start, end = _range_of(context, table) if table.daily_partitioned else (None, None)
         t0 = time.monotonic()
         files = fetch_to_landing(table, start, end, settings)
         context.log.info(
             f"{table.family}.{table.name}: {len(files)} landing file(s) for "
-            + (f"{start}..{end}" if table.partitioned else "snapshot")
+            + (f"{start}..{end}" if table.daily_partitioned else ("whole series" if table.series else "snapshot"))
         )
-        where = "_partition_date BETWEEN ? AND ?" if table.partitioned else "TRUE"
-        params = [start, end] if table.partitioned else []
+        where = "_partition_date BETWEEN ? AND ?" if table.daily_partitioned else "TRUE"
+        params = [start, end] if table.daily_partitioned else []
         with warehouse.connect() as conn:
             if files:
                 try:
@@ -110,7 +110,9 @@ def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
                 "dagster/row_count": int(total),
                 "rows_loaded": int(rows),
                 "landing_files": len(files),
-                "partition_range": f"{start}..{end}" if table.partitioned else "snapshot",
+                "partition_range": f"{start}..{end}"
+                if table.daily_partitioned
+                else ("series" if table.series else "snapshot"),
                 "preview": dg.MetadataValue.md(loaded.head(PREVIEW_ROWS).to_markdown(index=False) or "(no rows)"),
                 "elapsed_seconds": round(elapsed, 2),
             }

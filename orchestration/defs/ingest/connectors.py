@@ -47,11 +47,12 @@ def days(start: dt.date, end: dt.date) -> Iterable[dt.date]:
 
 
 def landed_files(landing: Path, table: RawTable, start: dt.date | None, end: dt.date | None) -> list[Path]:
-    """The landing files of a table for a day range (or its snapshot), in date order."""
+    """The landing files of a table for a day range (a series: all its days; or its snapshot), in date order."""
     if not table.partitioned:
         path = snapshot_file(landing, table)
         return [path] if path.is_file() else []
-    assert start is not None and end is not None
+    if start is None or end is None:
+        return sorted(landing_dir(landing, table).glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].csv"))
     return [p for d in days(start, end) if (p := day_file(landing, table, d)).is_file()]
 
 
@@ -76,9 +77,8 @@ def fetch_to_landing(table: RawTable, start: dt.date | None, end: dt.date | None
         from orchestration.lib.sample import write_landing
 
         if table.partitioned:
-            assert start is not None and end is not None
             lo, hi = sample_window(table, settings)
-            s, e = max(start, lo), min(end, hi)
+            s, e = max(start or lo, lo), min(end or hi, hi)
             if s <= e:
                 counts = write_landing(
                     landing, s, e, seed=settings.sample.seed, scale=settings.sample.scale, tables=[table.name]
@@ -115,8 +115,9 @@ def _copy_from_folder(
             f"file source for {table.family}.{table.name}: folder {src_dir} does not exist; "
             f"export the table as {src_dir}/<YYYY-MM-DD>.csv (or snapshot.csv) or fix sources.{table.family}.path"
         )
-    if table.partitioned:
-        assert start is not None and end is not None
+    if table.partitioned and (start is None or end is None):
+        pairs = [(p, landing_dir(landing, table) / p.name) for p in sorted(src_dir.glob("*.csv"))]
+    elif table.partitioned:
         pairs = [(src_dir / f"{d.isoformat()}.csv", day_file(landing, table, d)) for d in days(start, end)]
     else:
         pairs = [(src_dir / "snapshot.csv", snapshot_file(landing, table))]
