@@ -25,19 +25,19 @@ fx_rates as (
 
 vat_rates as (
 
-    select * from {{ ref('stg_policy__vat_rates') }}
+    select * from {{ ref('int_vat_rates_versioned') }}
 
 ),
 
 digital_services_taxes as (
 
-    select * from {{ ref('stg_policy__digital_services_taxes') }}
+    select * from {{ ref('int_digital_services_taxes_versioned') }}
 
 ),
 
 de_minimis as (
 
-    select * from {{ ref('stg_policy__de_minimis') }}
+    select * from {{ ref('int_de_minimis_thresholds_versioned') }}
 
 ),
 
@@ -55,8 +55,8 @@ vat_current as (
     from vat_rates
     cross join as_of
     where
-        vat_rates.effective_from <= as_of.as_of_date
-        and (vat_rates.effective_to is null or as_of.as_of_date < vat_rates.effective_to)
+        vat_rates.valid_from <= as_of.as_of_date
+        and (vat_rates.valid_to is null or as_of.as_of_date < vat_rates.valid_to)
     group by vat_rates.country_code
 
 ),
@@ -69,10 +69,10 @@ dst_current as (
     from digital_services_taxes
     cross join as_of
     where
-        digital_services_taxes.effective_from <= as_of.as_of_date
+        digital_services_taxes.valid_from <= as_of.as_of_date
         and (
-            digital_services_taxes.effective_to is null
-            or as_of.as_of_date < digital_services_taxes.effective_to
+            digital_services_taxes.valid_to is null
+            or as_of.as_of_date < digital_services_taxes.valid_to
         )
     group by digital_services_taxes.country_code
 
@@ -102,8 +102,8 @@ de_minimis_current as (
             and as_of.as_of_date >= fx_rates.valid_from
             and (fx_rates.valid_to is null or as_of.as_of_date < fx_rates.valid_to)
     where
-        (de_minimis.effective_from is null or de_minimis.effective_from <= as_of.as_of_date)
-        and (de_minimis.effective_to is null or as_of.as_of_date < de_minimis.effective_to)
+        de_minimis.valid_from <= as_of.as_of_date
+        and (de_minimis.valid_to is null or as_of.as_of_date < de_minimis.valid_to)
     group by de_minimis.country_code
 
 ),

@@ -1,12 +1,28 @@
 -- Order lines in USD at the reference FX rate of the order day (latest rate on or before
 -- it), with the VAT included in the shelf price removed where the market shows
--- VAT-inclusive prices (standard rate valid on the order day; 0 when no rate is known).
+-- VAT-inclusive prices (standard rate valid on the order day from the VAT snapshot's
+-- spans; 0 when no rate is known).
+-- Incremental (delete+insert on order_line_id): with vars min_date/max_date only the order
+-- days of the window are recomputed (their old rows deleted first, see delete_window);
+-- without them the table is rebuilt in full.
+
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_line_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        full_refresh=window_full_refresh(),
+        pre_hook="{{ delete_window('order_date') }}"
+    )
+}}
 
 with
 
 order_lines as (
 
     select * from {{ ref('stg_platform__orders') }}
+    where {{ window_predicate('order_date') }}
 
 ),
 
@@ -30,9 +46,9 @@ vat_rates as (
     select
         country_code,
         standard_rate_pct,
-        effective_from,
-        effective_to
-    from {{ ref('stg_policy__vat_rates') }}
+        valid_from,
+        valid_to
+    from {{ ref('int_vat_rates_versioned') }}
 
 ),
 
@@ -67,8 +83,8 @@ converted as (
     left join vat_rates
         on
             order_lines.destination_country = vat_rates.country_code
-            and order_lines.order_date >= vat_rates.effective_from
-            and (vat_rates.effective_to is null or order_lines.order_date < vat_rates.effective_to)
+            and order_lines.order_date >= vat_rates.valid_from
+            and (vat_rates.valid_to is null or order_lines.order_date < vat_rates.valid_to)
 
 ),
 

@@ -1,0 +1,57 @@
+{#
+    The partition window of an incremental run: Dagster passes the day range of the run as
+    vars `min_date` and `max_date` (YYYY-MM-DD; `max_date` defaults to `min_date`). Without
+    them a build is a full rebuild (`window_full_refresh()`), so a plain `dbt build` always
+    recomputes everything from the raw tables.
+#}
+
+{% macro partition_window() -%}
+    {%- set min_date = var('min_date', none) -%}
+    {%- set max_date = var('max_date', none) -%}
+    {%- if min_date in (none, '') -%}
+        {%- if max_date not in (none, '') -%}
+            {{ exceptions.raise_compiler_error("var max_date is set without min_date: pass both (YYYY-MM-DD)") }}
+        {%- endif -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if max_date in (none, '') -%}
+        {%- set max_date = min_date -%}
+    {%- endif -%}
+    {%- if (max_date | string) < (min_date | string) -%}
+        {{ exceptions.raise_compiler_error("var max_date " ~ max_date ~ " is before min_date " ~ min_date) }}
+    {%- endif -%}
+    {{ return({'min_date': min_date | string, 'max_date': max_date | string}) }}
+{%- endmacro %}
+
+{# Config value for `full_refresh`: true (always rebuild) without a window, else none (dbt decides). #}
+{% macro window_full_refresh() -%}
+    {{ return(none if partition_window() else true) }}
+{%- endmacro %}
+
+{#
+    Predicate on `date_column` selecting the rows of the window in an incremental run,
+    widened by `lookback_days` before min_date for sources that restate their last days
+    (tickets); `true` in a full build.
+#}
+{% macro window_predicate(date_column, lookback_days=0) -%}
+    {%- set window = partition_window() -%}
+    {%- if is_incremental() and window -%}
+        {{ date_column }} between {{ days_before("cast('" ~ window.min_date ~ "' as date)", lookback_days) }}
+        and cast('{{ window.max_date }}' as date)
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    Pre-hook of the incremental facts: in an incremental run, delete the target rows of the
+    window first, so rows that disappeared from a reloaded raw partition disappear here too
+    (delete+insert on the unique key alone would keep them).
+#}
+{% macro delete_window(date_column, lookback_days=0) -%}
+    {%- if is_incremental() and partition_window() -%}
+        delete from {{ this }} where {{ window_predicate(date_column, lookback_days) }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
