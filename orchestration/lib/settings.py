@@ -33,16 +33,28 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class SourceSettings(BaseModel):
-    """How one source family is fetched into the landing folder."""
+    """How one source family (or, under ``tables``, one of its tables) is fetched into the landing folder.
+
+    The connectors and their options are described in ``orchestration/defs/ingest/config.py``.
+    """
 
     mode: SourceMode = "sample"
-    # file mode: folder holding <table>/<YYYY-MM-DD>.csv and <table>/snapshot.csv (landing layout)
+    # file mode: folder holding <table>/<YYYY-MM-DD>.csv and <table>/snapshot.csv (landing layout),
+    # or, with a format other than 'canonical', the export file or the folder sellers drop exports in
     path: Path | None = None
-    # http mode: base URL of the API
+    # http mode: URL of the API endpoint or document
     url: str | None = None
+    # What the fetched data looks like: canonical (the landing layout), amazon_all_orders,
+    # shopify_orders_csv, mapping, shopify_orders (REST), ibericode, uk_tariff, climatiq, ...
+    # None: 'canonical' in file mode, the table's own API format in http mode.
+    format: str | None = None
     # Name of the environment variable holding a bearer token or API key (never the secret itself).
     token_env: str | None = None
+    # Send the token in this header (e.g. X-Shopify-Access-Token) instead of 'Authorization: Bearer'.
+    auth_header: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    # Per-table overrides of the fields above, e.g. sources.platform.tables.orders.
+    tables: dict[str, SourceSettings] = Field(default_factory=dict)
 
 
 class SampleSettings(BaseModel):
@@ -94,6 +106,21 @@ class ForecastSettings(BaseModel):
     freight_horizon_weeks: int = 12
     uncertainty_samples: int = 0
     seed: int = 7
+    # Also give their own model to every SKU x market series needed to reach this share of the
+    # 90-day revenue (0: top_series alone decides). The rest are forecast per category x market.
+    top_revenue_share: float = 0.0
+    # Processes fitting series in parallel (None: one per CPU; 1: inside the run's process).
+    workers: int | None = None
+    mp_start_method: Literal["spawn", "forkserver"] = "spawn"
+    backtest_origins: int = 2
+    freight_backtest_origins: int = 3
+    history_days: int = 730
+    freight_history_weeks: int = 156
+    min_days_with_sales: int = 28
+    # Average days per day with sales above which demand is modelled in weekly buckets.
+    intermittent_adi: float = 1.32
+    # Top series plotted (actual vs forecast) on the assets and under <data_dir>/forecast/plots.
+    plot_series: int = 6
 
 
 class ChannelSettings(BaseModel):

@@ -113,3 +113,155 @@ def replace_rows(
         conn.execute("ROLLBACK")
         raise
     return int(inserted)
+
+
+# ------------------------------------------------------------------------ ingest bookkeeping
+#
+# Two small tables beside the raw tables, written by the ingest assets in the same transaction as
+# the rows they describe, so that a failed load leaves them as they were:
+#
+# - raw._quarantine: rows that could not be parsed or typed (source, table, file or URL, line,
+#   reason, the raw record), one batch per landing file or per parsed fetch, replaced when the
+#   batch is loaded again (a rerun never duplicates them);
+# - raw._cursors: incremental state (high-water marks such as Shopify's updated_at, files already
+#   ingested), advanced only when the rows fetched with it are committed.
+
+QUARANTINE_TABLE = f"{RAW_SCHEMA}._quarantine"
+CURSORS_TABLE = f"{RAW_SCHEMA}._cursors"
+
+QUARANTINE_COLUMNS: dict[str, str] = {
+    "source": "VARCHAR",  # family and connector, e.g. 'platform/amazon_all_orders'
+    "table_name": "VARCHAR",
+    "batch": "VARCHAR",  # the landing file or the parsed fetch the rows came from
+    "batch_sha256": "VARCHAR",
+    "origin": "VARCHAR",  # file path or URL of the record
+    "line": "BIGINT",  # line in the file (header = 1) or record number on the page
+    "column_name": "VARCHAR",
+    "reason": "VARCHAR",
+    "raw_record": "VARCHAR",
+    "partition_date": "DATE",
+    "run_id": "VARCHAR",
+    "loaded_at": "TIMESTAMP",
+}
+
+
+def ensure_meta_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+    body = ", ".join(f'"{c}" {t}' for c, t in QUARANTINE_COLUMNS.items())
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} ({body})")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {CURSORS_TABLE} (table_name VARCHAR, cursor_key VARCHAR, value VARCHAR, "
+        f"updated_at TIMESTAMP, run_id VARCHAR, PRIMARY KEY (table_name, cursor_key))"
+    )
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, or ROLLBACK and re-raise: all of it or nothing."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def day_ranges(days: list[dt.date] | set[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Contiguous runs of days: [d1, d2, d3, d7] -> [(d1, d3), (d7, d7)]."""
+    out: list[tuple[dt.date, dt.date]] = []
+    for d in sorted(set(days)):
+        if out and d - out[-1][1] == dt.timedelta(days=1):
+            out[-1] = (out[-1][0], d)
+        else:
+            out.append((d, d))
+    return out
+
+
+def partition_filter(days: list[dt.date] | set[dt.date] | None) -> tuple[str, list[object]]:
+    """A WHERE clause (and its parameters) selecting the partitions ``days`` (None = the whole table)."""
+    if days is None:
+        return "TRUE", []
+    ranges = day_ranges(days)
+    if not ranges:
+        return "FALSE", []
+    params: list[object] = [x for r in ranges for x in r]
+    return "(" + " OR ".join("_partition_date BETWEEN ? AND ?" for _ in ranges) + ")", params
+
+
+def replace_partitions_in_transaction(
+    conn: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    relation_sql: str,
+    days: list[dt.date] | set[dt.date] | None,
+) -> int:
+    """Like :func:`replace_rows` for a set of days (None: the whole table), inside the caller's transaction.
+
+    Only rows whose partition is one of ``days`` are inserted; returns their count.
+    """
+    ensure_raw_table(conn, table)
+    qualified = f'{RAW_SCHEMA}."{table.name}"'
+    col_list = ", ".join(f'"{c}"' for c in table.columns)
+    part_expr = f'CAST("{table.partition_column}" AS DATE)' if table.partition_column else "CAST(NULL AS DATE)"
+    where, params = partition_filter(days if table.daily_partitioned else None)
+    conn.execute(f"DELETE FROM {qualified} WHERE {where}", params)
+    conn.execute(
+        f"INSERT INTO {qualified} ({col_list}, _partition_date, _source_file, _loaded_at) "
+        f"SELECT * FROM (SELECT {col_list}, {part_expr} AS _partition_date, _source_file, now()::TIMESTAMP "
+        f"FROM ({relation_sql})) WHERE {where}",
+        params,
+    )
+    return int(conn.execute(f"SELECT count(*) FROM {qualified} WHERE {where}", params).fetchone()[0])
+
+
+def read_cursors(conn: duckdb.DuckDBPyConnection, table_name: str) -> dict[str, str]:
+    """The incremental state of a raw table (empty before its first load)."""
+    exists = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = '_cursors'",
+        [RAW_SCHEMA],
+    ).fetchone()[0]
+    if not exists:
+        return {}
+    rows = conn.execute(f"SELECT cursor_key, value FROM {CURSORS_TABLE} WHERE table_name = ?", [table_name]).fetchall()
+    return dict(rows)
+
+
+def write_cursors(
+    conn: duckdb.DuckDBPyConnection, table_name: str, values: dict[str, str | None], run_id: str | None
+) -> None:
+    """Upsert cursor values (None deletes the key). Call inside the load's transaction."""
+    ensure_meta_tables(conn)
+    for key, value in values.items():
+        conn.execute(f"DELETE FROM {CURSORS_TABLE} WHERE table_name = ? AND cursor_key = ?", [table_name, key])
+        if value is not None:
+            conn.execute(
+                f"INSERT INTO {CURSORS_TABLE} VALUES (?, ?, ?, now()::TIMESTAMP, ?)", [table_name, key, value, run_id]
+            )
+
+
+def replace_quarantine_batch(
+    conn: duckdb.DuckDBPyConnection, table_name: str, batch: str, rows: list[dict[str, object]]
+) -> int:
+    """Replace the quarantined rows of one batch (a landing file or a parsed fetch) with ``rows``."""
+    ensure_meta_tables(conn)
+    conn.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE table_name = ? AND batch = ?", [table_name, batch])
+    if rows:
+        cols = list(QUARANTINE_COLUMNS)
+        values = [[r.get(c) for c in cols if c != "loaded_at"] for r in rows]
+        placeholders = ", ".join("?" for c in cols if c != "loaded_at")
+        conn.executemany(
+            f"INSERT INTO {QUARANTINE_TABLE} ({', '.join(c for c in cols if c != 'loaded_at')}, loaded_at) "
+            f"VALUES ({placeholders}, now()::TIMESTAMP)",
+            values,
+        )
+    return len(rows)
+
+
+def quarantine_batches(conn: duckdb.DuckDBPyConnection, table_name: str) -> dict[str, str]:
+    """Batch -> sha256 of the quarantine batches already loaded for a table."""
+    ensure_meta_tables(conn)
+    rows = conn.execute(
+        f"SELECT batch, any_value(batch_sha256) FROM {QUARANTINE_TABLE} WHERE table_name = ? GROUP BY batch",
+        [table_name],
+    ).fetchall()
+    return dict(rows)

@@ -2,8 +2,11 @@
 
 Each asset fetches its days (or snapshot) into the landing folder through the configured
 connector, loads the landing files into ``raw.<table>`` replacing exactly the partition
-range of the run, then validates the rows it loaded with the table's Great Expectations
-suite as an inline blocking check: a failing gate stops everything downstream.
+range of the run (plus the earlier days an incremental source changed, e.g. orders updated
+or cancelled since the last run), with rows that do not parse set aside in ``raw._quarantine``
+and the connector's cursors advanced in the same transaction (``loader.py``), then validates
+the rows it loaded with the table's Great Expectations suite as an inline blocking check: a
+failing gate stops everything downstream.
 """
 
 import datetime as dt
@@ -12,11 +15,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.defs.ingest.connectors import fetch_to_landing
+from orchestration.defs.ingest.connectors import days, fetch
+from orchestration.defs.ingest.formats import FileFormatError, SchemaDriftError
+from orchestration.defs.ingest.loader import LoadRejectedError, load
 from orchestration.defs.ingest.partitions import daily_partitions
 from orchestration.lib.schemas import RAW_TABLES, RawTable
 from orchestration.lib.settings import get_settings
-from orchestration.lib.warehouse import RAW_SCHEMA, WarehouseResource, replace_rows
+from orchestration.lib.warehouse import RAW_SCHEMA, WarehouseResource, partition_filter, read_cursors
 
 PREVIEW_ROWS = 10
 
@@ -76,26 +81,48 @@ def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
         settings = get_settings()
         start, end = _range_of(context, table) if table.daily_partitioned else (None, None)
         t0 = time.monotonic()
-        files = fetch_to_landing(table, start, end, settings)
-        context.log.info(
-            f"{table.family}.{table.name}: {len(files)} landing file(s) for "
-            + (f"{start}..{end}" if table.daily_partitioned else ("whole series" if table.series else "snapshot"))
-        )
-        where = "_partition_date BETWEEN ? AND ?" if table.daily_partitioned else "TRUE"
-        params = [start, end] if table.daily_partitioned else []
         with warehouse.connect() as conn:
-            if files:
+            cursors = read_cursors(conn, table.name)
+        fetched = fetch(table, start, end, settings, cursors)
+        files = fetched.files
+        span = f"{start}..{end}" if table.daily_partitioned else ("whole series" if table.series else "snapshot")
+        extra_days = sorted((fetched.load_days or set()) - set(days(start, end))) if start and end else []
+        context.log.info(
+            f"{table.family}.{table.name} ({fetched.source.connector}): {len(files)} landing file(s) for {span}"
+            + (f" and {len(extra_days)} day(s) the source changed before it ({extra_days[0]}..)" if extra_days else "")
+        )
+        where, params = partition_filter(fetched.load_days if table.daily_partitioned else None)
+        with warehouse.connect() as conn:
+            if files or fetched.cursors:
                 try:
-                    rows = replace_rows(conn, table, read_csv_sql(table, files), start, end)
+                    result = load(
+                        conn,
+                        table,
+                        files,
+                        fetched.load_days if table.daily_partitioned else None,
+                        source=fetched.source.connector,
+                        landing=settings.landing,
+                        run_id=context.run.run_id,
+                        cursors=fetched.cursors,
+                        max_reject_ratio=fetched.source.options.max_reject_ratio,
+                    )
+                except (SchemaDriftError, FileFormatError, LoadRejectedError):
+                    raise  # their messages name the file, the columns and the fix
                 except Exception as exc:  # re-raised with the source, the files and the fix
                     raise LandingFileError(
                         f"loading {table.family}.{table.name} from {len(files)} landing file(s) "
-                        f"({files[0].parent}) failed: {exc}. Fix or remove the named file and rerun the partition; "
-                        f"the previous rows of raw.{table.name} were kept."
+                        f"({files[0].parent if files else settings.landing}) failed: {exc}. Fix or remove the named "
+                        f"file and rerun the partition; the previous rows of raw.{table.name} were kept."
                     ) from exc
+                rows = result.rows
             else:
                 context.log.warning(f"{table.family}.{table.name}: no landing files, previous rows kept")
-                rows = 0
+                result, rows = None, 0
+            if result is not None and (result.quarantined or result.parser_quarantined):
+                context.log.warning(
+                    f"{table.family}.{table.name}: {result.quarantined + result.parser_quarantined} row(s) quarantined "
+                    f"in raw._quarantine (e.g. {'; '.join(result.reasons[:3]) or 'see the parser rejects'})"
+                )
             loaded = conn.execute(
                 f'SELECT * EXCLUDE (_partition_date, _source_file, _loaded_at) FROM {RAW_SCHEMA}."{table.name}" '
                 f"WHERE {where}",
@@ -105,16 +132,25 @@ def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
         elapsed = time.monotonic() - t0
         context.log.info(f"{table.family}.{table.name}: {rows} rows in, {total} rows in table, {elapsed:.1f}s")
         outcome = validate_frame(f"raw_{table.name}", loaded)
+        extra_meta: dict[str, object] = {}
+        if fetched.source.mode != "sample":
+            extra_meta.update(fetched.metadata())
+        if result is not None:
+            extra_meta["rows_quarantined"] = result.quarantined + result.parser_quarantined
+            if result.extra_columns or result.missing_optional:
+                extra_meta["landing_schema_drift"] = dg.MetadataValue.json(
+                    {"extra": result.extra_columns, "missing_optional": result.missing_optional}
+                )
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": int(total),
                 "rows_loaded": int(rows),
                 "landing_files": len(files),
-                "partition_range": f"{start}..{end}"
-                if table.daily_partitioned
-                else ("series" if table.series else "snapshot"),
+                "partition_range": span,
+                "partitions_reloaded": len(fetched.load_days) if fetched.load_days is not None else "all",
                 "preview": dg.MetadataValue.md(loaded.head(PREVIEW_ROWS).to_markdown(index=False) or "(no rows)"),
                 "elapsed_seconds": round(elapsed, 2),
+                **extra_meta,
             }
         )
         yield outcome_to_check_result(outcome, asset_key=key, check_name=check_spec.name)
