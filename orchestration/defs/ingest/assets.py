@@ -11,16 +11,19 @@ failing gate stops everything downstream.
 
 import datetime as dt
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
-from orchestration.defs.ingest.connectors import days, fetch
+from orchestration.defs.ingest.connectors import FetchOutcome, days, fetch
 from orchestration.defs.ingest.formats import FileFormatError, SchemaDriftError
-from orchestration.defs.ingest.loader import LoadRejectedError, load
+from orchestration.defs.ingest.loader import LoadRejectedError, LoadResult, load
 from orchestration.defs.ingest.partitions import daily_partitions
 from orchestration.lib.schemas import RAW_TABLES, RawTable
-from orchestration.lib.settings import get_settings
+from orchestration.lib.settings import Settings, get_settings
 from orchestration.lib.warehouse import RAW_SCHEMA, WarehouseResource, partition_filter, read_cursors
 
 PREVIEW_ROWS = 10
@@ -49,6 +52,49 @@ def load_range(table: RawTable, first: dt.date, last: dt.date) -> tuple[dt.date,
 def _range_of(context: dg.AssetExecutionContext, table: RawTable) -> tuple[dt.date, dt.date]:
     window = context.partition_time_window
     return load_range(table, window.start.date(), (window.end - dt.timedelta(days=1)).date())
+
+
+def run_ingest(
+    table: RawTable,
+    start: dt.date | None,
+    end: dt.date | None,
+    settings: Settings,
+    connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    run_id: str | None = None,
+) -> tuple[FetchOutcome, LoadResult | None]:
+    """Fetch a table's range into landing and load it (what the asset does, without Dagster).
+
+    The cursors are read before the fetch (the fetch holds no warehouse connection) and written
+    by the load, in the transaction that commits the rows. ``None`` as result: nothing to load.
+    """
+    with connect() as conn:
+        cursors = read_cursors(conn, table.name)
+    fetched = fetch(table, start, end, settings, cursors)
+    files = fetched.files
+    if not files and not fetched.cursors:
+        return fetched, None
+    with connect() as conn:
+        try:
+            result = load(
+                conn,
+                table,
+                files,
+                fetched.load_days if table.daily_partitioned else None,
+                source=fetched.source.connector,
+                landing=settings.landing,
+                run_id=run_id,
+                cursors=fetched.cursors,
+                max_reject_ratio=fetched.source.options.max_reject_ratio,
+            )
+        except (SchemaDriftError, FileFormatError, LoadRejectedError):
+            raise  # their messages name the file, the columns and the fix
+        except Exception as exc:  # re-raised with the source, the files and the fix
+            raise LandingFileError(
+                f"loading {table.family}.{table.name} from {len(files)} landing file(s) "
+                f"({files[0].parent if files else settings.landing}) failed: {exc}. Fix or remove the named "
+                f"file and rerun the partition; the previous rows of raw.{table.name} were kept."
+            ) from exc
+    return fetched, result
 
 
 def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
@@ -81,9 +127,7 @@ def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
         settings = get_settings()
         start, end = _range_of(context, table) if table.daily_partitioned else (None, None)
         t0 = time.monotonic()
-        with warehouse.connect() as conn:
-            cursors = read_cursors(conn, table.name)
-        fetched = fetch(table, start, end, settings, cursors)
+        fetched, result = run_ingest(table, start, end, settings, warehouse.connect, run_id=context.run.run_id)
         files = fetched.files
         span = f"{start}..{end}" if table.daily_partitioned else ("whole series" if table.series else "snapshot")
         extra_days = sorted((fetched.load_days or set()) - set(days(start, end))) if start and end else []
@@ -92,32 +136,10 @@ def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
             + (f" and {len(extra_days)} day(s) the source changed before it ({extra_days[0]}..)" if extra_days else "")
         )
         where, params = partition_filter(fetched.load_days if table.daily_partitioned else None)
+        rows = result.rows if result is not None else 0
+        if result is None:
+            context.log.warning(f"{table.family}.{table.name}: no landing files, previous rows kept")
         with warehouse.connect() as conn:
-            if files or fetched.cursors:
-                try:
-                    result = load(
-                        conn,
-                        table,
-                        files,
-                        fetched.load_days if table.daily_partitioned else None,
-                        source=fetched.source.connector,
-                        landing=settings.landing,
-                        run_id=context.run.run_id,
-                        cursors=fetched.cursors,
-                        max_reject_ratio=fetched.source.options.max_reject_ratio,
-                    )
-                except (SchemaDriftError, FileFormatError, LoadRejectedError):
-                    raise  # their messages name the file, the columns and the fix
-                except Exception as exc:  # re-raised with the source, the files and the fix
-                    raise LandingFileError(
-                        f"loading {table.family}.{table.name} from {len(files)} landing file(s) "
-                        f"({files[0].parent if files else settings.landing}) failed: {exc}. Fix or remove the named "
-                        f"file and rerun the partition; the previous rows of raw.{table.name} were kept."
-                    ) from exc
-                rows = result.rows
-            else:
-                context.log.warning(f"{table.family}.{table.name}: no landing files, previous rows kept")
-                result, rows = None, 0
             if result is not None and (result.quarantined or result.parser_quarantined):
                 context.log.warning(
                     f"{table.family}.{table.name}: {result.quarantined + result.parser_quarantined} row(s) quarantined "

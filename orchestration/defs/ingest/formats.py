@@ -126,6 +126,14 @@ def integer(v: Any) -> int | None:
     return int(f)
 
 
+def field_value(column: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` with a ValueError turned into a RowError naming the export column."""
+    try:
+        return fn(*args)
+    except ValueError as exc:
+        raise RowError(column, f"{column}: {exc}") from None
+
+
 def timestamp(v: Any, fmt: str | None = None) -> dt.datetime | None:
     """A timestamp as naive UTC (offsets converted; a value without offset is taken as UTC)."""
     s = text(v)
@@ -320,7 +328,7 @@ def parse_amazon_all_orders(data: bytes, origin: str, *, source: str, encoding: 
     table = RAW_TABLES["orders"]
     parsed = Parsed(table)
     header, records = read_delimited(data, origin, delimiter="\t", encoding=encoding, source=source)
-    parsed.extra_columns, parsed.missing_optional = check_header(
+    parsed.extra_columns, _ = check_header(
         header, AMAZON_REQUIRED, AMAZON_OPTIONAL, source=source, origin=origin, delimiter="\t",
         fix="Download the 'All Orders' report (flat file) from Seller Central unchanged, or use format = 'mapping'.",
     )  # fmt: skip
@@ -338,7 +346,7 @@ def parse_amazon_all_orders(data: bytes, origin: str, *, source: str, encoding: 
             sku = text(rec["sku"])
             if order_id is None or sku is None:
                 raise RowError("amazon-order-id" if order_id is None else "sku", "order id or sku is empty")
-            ordered_at = timestamp(rec["purchase-date"])
+            ordered_at = field_value("purchase-date", timestamp, rec["purchase-date"])
             if ordered_at is None:
                 raise RowError("purchase-date", "purchase-date is empty")
             base = f"{order_id}:{sku}"
@@ -347,8 +355,8 @@ def parse_amazon_all_orders(data: bytes, origin: str, *, source: str, encoding: 
             if (rec.get("order-status") or "").strip().lower() == "cancelled":
                 parsed.tombstones.append((ordered_at.date(), (line_id,)))
                 continue
-            qty = integer(rec["quantity"])
-            price = number(rec["item-price"])
+            qty = field_value("quantity", integer, rec["quantity"])
+            price = field_value("item-price", number, rec["item-price"])
             if price is None:
                 raise RowError("item-price", f"item-price is empty (order-status {rec.get('order-status')!r})")
             if not qty:
@@ -367,7 +375,7 @@ def parse_amazon_all_orders(data: bytes, origin: str, *, source: str, encoding: 
                     "currency": text(rec["currency"]),
                 },
             )
-            upd = timestamp(rec.get("last-updated-date"))
+            upd = field_value("last-updated-date", timestamp, rec.get("last-updated-date"))
             if upd is not None and (parsed.max_updated is None or upd.isoformat() > parsed.max_updated):
                 parsed.max_updated = upd.isoformat()
         except (RowError, ValueError) as exc:
@@ -395,7 +403,7 @@ def parse_shopify_orders_csv(data: bytes, origin: str, *, source: str, encoding:
     table = RAW_TABLES["orders"]
     parsed = Parsed(table)
     header, records = read_delimited(data, origin, delimiter=",", encoding=encoding, source=source)
-    parsed.extra_columns, parsed.missing_optional = check_header(
+    parsed.extra_columns, _ = check_header(
         header, SHOPIFY_CSV_REQUIRED, SHOPIFY_CSV_OPTIONAL, source=source, origin=origin, delimiter=",",
         fix="Export the orders from Shopify admin (Orders > Export > CSV for Excel...) unchanged, or use format = 'mapping'.",
     )  # fmt: skip
@@ -418,7 +426,7 @@ def parse_shopify_orders_csv(data: bytes, origin: str, *, source: str, encoding:
         order_id = text(first.get("Id")) or name
         line_id = f"{order_id}:{positions[name]}"
         try:
-            ordered_at = timestamp(first.get("Created at"))
+            ordered_at = field_value("Created at", timestamp, first.get("Created at"))
             if ordered_at is None:
                 raise RowError("Created at", "Created at is empty on the order's rows")
             if text(first.get("Cancelled at")):

@@ -156,7 +156,8 @@ def load(
 
 
 def _rejected_rows(conn: duckdb.DuckDBPyConnection, names: list[str]) -> list[dict]:
-    rows: list[dict] = []
+    """One row per rejected line (DuckDB may report several errors for one line), file and line order."""
+    rows: dict[tuple[str, int], dict] = {}
     for n in names:
         exists = conn.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [f"{n}_e"]
@@ -165,12 +166,15 @@ def _rejected_rows(conn: duckdb.DuckDBPyConnection, names: list[str]) -> list[di
             continue
         for path, line, col, etype, msg, raw in conn.execute(
             f"SELECT s.file_path, e.line, e.column_name, e.error_type, e.error_message, e.csv_line "
-            f"FROM temp.{n}_e e JOIN temp.{n}_s s USING (scan_id, file_id) ORDER BY s.file_path, e.line"
+            f"FROM temp.{n}_e e JOIN temp.{n}_s s USING (scan_id, file_id) ORDER BY s.file_path, e.line, e.column_idx"
         ).fetchall():
-            rows.append(
-                {"origin": path, "line": line, "column_name": col, "reason": f"{etype}: {msg}", "raw_record": raw}
-            )
-    return rows
+            reason = f"{etype}: {msg}"
+            if (path, line) in rows:
+                if reason not in rows[(path, line)]["reason"]:
+                    rows[(path, line)]["reason"] += f"; {reason}"
+                continue
+            rows[(path, line)] = {"origin": path, "line": line, "column_name": col, "reason": reason, "raw_record": raw}
+    return list(rows.values())
 
 
 def _check_ratio(
