@@ -1,21 +1,30 @@
 -- Landed cost of one unit per SKU x destination market x transport mode, as of the
--- as-of date, for the pairs of the selection universe. All amounts in USD (reference FX
--- of the as-of date). Per unit:
+-- as-of date, for the pairs of the selection universe. All amounts in USD, converted with
+-- the reference FX rate valid on the as-of date (latest published rate on or before it);
+-- tax and duty rates are those in force on the as-of date (as-of joins on the policy
+-- snapshots' business-time spans). Per unit:
 --   unit cost          catalog cost / FX of the cost currency
 --   freight            lane rate (USD per rate unit) x chargeable kg / kg per rate unit;
 --                      the lane is the latest rate from the SKU's origin country to the
 --                      market in that mode, else the cheapest other origin
---   duty               on the customs value (= unit cost, FOB transaction value): the
---                      highest (ad valorem % x customs value + specific amount per kg or
---                      per item) among the commodity codes of the SKU's HS subheading;
---                      0 when the mode ships parcels (transport_modes.de_minimis_eligible)
---                      and the customs value is at or under the duty de-minimis
---   import VAT         VAT rate x (customs value + duty + freight) where VAT/GST is
---                      charged, unless the mode ships parcels and the customs value is at
---                      or under a VAT de-minimis
+--   customs value      unit cost (FOB markets) or unit cost + freight (CIF markets, see
+--                      markets.customs_valuation)
+--   duty               ad valorem % x customs value + specific amount per kg (any 'kg...'
+--                      unit: net weight) or per item, converted from its currency: a
+--                      compound rate is both; the highest among the commodity codes of the
+--                      SKU's HS subheading. Specific duties per litre/hl (drinks) are not
+--                      modelled (0). 0 when the mode ships parcels
+--                      (transport_modes.de_minimis_eligible) and the unit cost is at or
+--                      under the duty de-minimis threshold
+--   import VAT         VAT rate x (unit cost + freight + duty) where VAT/GST is charged,
+--                      unless the mode ships parcels and the unit cost is at or under a
+--                      VAT de-minimis threshold
 --   fees               gross price x platform fee % x (1 + digital-services tax %)
---   carbon             CBAM (market cbam_applies, HS prefix in scope): embedded kg CO2e
---                      (default per kg x weight) / 1000 x carbon price per tonne
+--   carbon             where EU carbon pricing applies (markets.cbam_applies), for every
+--                      carbon_levies period valid on the as-of date and the mode: emissions
+--                      x priced share x carbon price per tonne / 1000; transport levies
+--                      price the shipment's emissions (EU ETS maritime), embedded levies
+--                      the product's (CBAM: default kg CO2e per kg of the HS prefix x kg)
 -- Margin and logistics share are against the net (ex-VAT) realised price.
 
 with
@@ -89,6 +98,7 @@ policies as (
 
     select
         destination_country,
+        customs_valuation,
         vat_rate_pct,
         dst_rate_pct,
         duty_de_minimis_usd,
@@ -106,6 +116,7 @@ duty_rates as (
         destination_country,
         hs6,
         commodity_code,
+        rate_text,
         ad_valorem_pct,
         specific_amount_local,
         specific_currency,
@@ -121,6 +132,18 @@ cbam_scope as (
         hs_prefix,
         default_kg_co2e_per_kg
     from {{ ref('stg_carbon__cbam_scope') }}
+
+),
+
+carbon_levies as (
+
+    select
+        applies_to,
+        modes,
+        valid_from,
+        valid_to,
+        priced_share_pct
+    from {{ ref('carbon_levies') }}
 
 ),
 
@@ -145,50 +168,6 @@ costed as (
             catalog.cost_currency = fx_rates.currency
             and sku_markets.as_of_date >= fx_rates.valid_from
             and (fx_rates.valid_to is null or sku_markets.as_of_date < fx_rates.valid_to)
-
-),
-
-duty_candidates as (
-
-    select
-        costed.sku,
-        costed.destination_country,
-        duty_rates.commodity_code,
-        costed.unit_cost_usd * duty_rates.ad_valorem_pct / 100.0
-        + coalesce(
-            case
-                when duty_rates.specific_unit like 'kg%'
-                    then duty_rates.specific_amount_local / fx_rates.units_per_usd
-                        / coalesce(nullif(duty_rates.specific_per, 0), 1) * costed.weight_kg
-                when duty_rates.specific_unit in ('item', 'p/st', 'unit', 'piece')
-                    then duty_rates.specific_amount_local / fx_rates.units_per_usd
-                        / coalesce(nullif(duty_rates.specific_per, 0), 1)
-            end,
-            0
-        ) as duty_usd
-    from costed
-    inner join duty_rates
-        on
-            costed.destination_country = duty_rates.destination_country
-            and substring(costed.hs_code, 1, 6) = duty_rates.hs6
-    left join fx_rates
-        on
-            duty_rates.specific_currency = fx_rates.currency
-            and costed.as_of_date >= fx_rates.valid_from
-            and (fx_rates.valid_to is null or costed.as_of_date < fx_rates.valid_to)
-
-),
-
-duties as (
-
-    select
-        sku,
-        destination_country,
-        max(duty_usd) as duty_before_de_minimis_usd
-    from duty_candidates
-    group by
-        sku,
-        destination_country
 
 ),
 
@@ -245,43 +224,33 @@ lane_options as (
 
 ),
 
-components as (
+shipped as (
 
     select
-        costed.sku,
-        costed.destination_country,
+        costed.*,
         lane_options.mode,
-        costed.as_of_date,
         lane_options.lane_origin_country,
         lane_options.transit_days,
         sku_modes.chargeable_kg,
-        costed.gross_price_usd,
-        costed.net_price_usd,
-        costed.unit_cost_usd,
-        costed.unit_cost_usd as customs_value_usd,
+        sku_modes.is_de_minimis_eligible,
         lane_options.rate_usd * sku_modes.chargeable_kg / sku_modes.kg_per_rate_unit as freight_per_unit_usd,
-        case
-            when sku_modes.is_de_minimis_eligible and costed.unit_cost_usd <= policies.duty_de_minimis_usd then 0
-            else coalesce(duties.duty_before_de_minimis_usd, 0)
-        end as duty_per_unit_usd,
-        policies.vat_rate_pct,
-        policies.vat_de_minimis_usd,
-        costed.gross_price_usd * costed.platform_fee_pct / 100.0
-        * (1 + coalesce(policies.dst_rate_pct, 0) / 100.0) as fees_per_unit_usd,
-        case
-            when policies.cbam_applies and cbam.default_kg_co2e_per_kg is not null
-                then coalesce(
-                        cbam.default_kg_co2e_per_kg * costed.weight_kg / 1000.0 * policies.carbon_price_usd_per_tonne, 0
-                    )
-            else 0
-        end as carbon_cost_per_unit_usd,
         sku_modes.kg_co2e_per_tonne_km * costed.weight_kg / 1000.0 * lane_options.distance_km
             as shipping_kg_co2e_per_unit,
+        cbam.default_kg_co2e_per_kg * costed.weight_kg as embedded_kg_co2e_per_unit,
+        policies.customs_valuation,
+        policies.vat_rate_pct,
+        policies.dst_rate_pct,
+        policies.duty_de_minimis_usd,
+        policies.vat_de_minimis_usd,
+        policies.carbon_price_usd_per_tonne,
         policies.import_vat_applies,
-        sku_modes.is_de_minimis_eligible,
-        policies.cbam_applies and cbam.default_kg_co2e_per_kg is not null as is_cbam_in_scope,
-        sku_modes.is_de_minimis_eligible
-        and costed.unit_cost_usd <= policies.duty_de_minimis_usd as is_under_duty_de_minimis
+        coalesce(policies.cbam_applies, false) as cbam_applies,
+        costed.unit_cost_usd
+        + case
+            when policies.customs_valuation = 'CIF'
+                then lane_options.rate_usd * sku_modes.chargeable_kg / sku_modes.kg_per_rate_unit
+            else 0
+        end as customs_value_usd
     from costed
     inner join lane_options
         on
@@ -294,12 +263,155 @@ components as (
             and lane_options.mode = sku_modes.mode
     left join policies
         on costed.destination_country = policies.destination_country
-    left join duties
-        on
-            costed.sku = duties.sku
-            and costed.destination_country = duties.destination_country
     left join cbam
         on costed.sku = cbam.sku
+
+),
+
+duty_candidates as (
+
+    select
+        shipped.sku,
+        shipped.destination_country,
+        shipped.mode,
+        duty_rates.commodity_code,
+        duty_rates.rate_text,
+        duty_rates.ad_valorem_pct,
+        coalesce(
+            case
+                when duty_rates.specific_unit like 'kg%'
+                    then duty_rates.specific_amount_local / fx_rates.units_per_usd
+                        / coalesce(nullif(duty_rates.specific_per, 0), 1) * shipped.weight_kg
+                when duty_rates.specific_unit in ('item', 'p/st', 'unit', 'piece')
+                    then duty_rates.specific_amount_local / fx_rates.units_per_usd
+                        / coalesce(nullif(duty_rates.specific_per, 0), 1)
+            end,
+            0
+        ) as specific_duty_usd,
+        shipped.customs_value_usd * duty_rates.ad_valorem_pct / 100.0 as ad_valorem_duty_usd
+    from shipped
+    inner join duty_rates
+        on
+            shipped.destination_country = duty_rates.destination_country
+            and substring(shipped.hs_code, 1, 6) = duty_rates.hs6
+    left join fx_rates
+        on
+            duty_rates.specific_currency = fx_rates.currency
+            and shipped.as_of_date >= fx_rates.valid_from
+            and (fx_rates.valid_to is null or shipped.as_of_date < fx_rates.valid_to)
+
+),
+
+duties_ranked as (
+
+    select
+        *,
+        ad_valorem_duty_usd + specific_duty_usd as duty_usd,
+        row_number() over (
+            partition by sku, destination_country, mode
+            order by ad_valorem_duty_usd + specific_duty_usd desc, commodity_code
+        ) as duty_rank
+    from duty_candidates
+
+),
+
+duties as (
+
+    select * from duties_ranked
+    where duty_rank = 1
+
+),
+
+levies as (
+
+    select
+        shipped.sku,
+        shipped.destination_country,
+        shipped.mode,
+        sum(
+            case
+                when carbon_levies.applies_to = 'transport' then shipped.shipping_kg_co2e_per_unit
+                else coalesce(shipped.embedded_kg_co2e_per_unit, 0)
+            end
+            * carbon_levies.priced_share_pct / 100.0
+        ) as priced_kg_co2e_per_unit
+    from shipped
+    inner join carbon_levies
+        on
+            shipped.as_of_date >= carbon_levies.valid_from
+            and (carbon_levies.valid_to is null or shipped.as_of_date < carbon_levies.valid_to)
+            and (
+                carbon_levies.modes = '*'
+                or ';' || carbon_levies.modes || ';' like '%;' || shipped.mode || ';%'
+            )
+    where shipped.cbam_applies
+    group by
+        shipped.sku,
+        shipped.destination_country,
+        shipped.mode
+
+),
+
+components as (
+
+    select
+        shipped.sku,
+        shipped.destination_country,
+        shipped.mode,
+        shipped.as_of_date,
+        shipped.lane_origin_country,
+        shipped.transit_days,
+        shipped.chargeable_kg,
+        shipped.gross_price_usd,
+        shipped.net_price_usd,
+        shipped.platform_fee_pct,
+        shipped.customs_valuation,
+        shipped.vat_rate_pct,
+        shipped.dst_rate_pct,
+        shipped.unit_cost_usd,
+        shipped.customs_value_usd,
+        shipped.freight_per_unit_usd,
+        duties.commodity_code as duty_commodity_code,
+        duties.rate_text as duty_rate_text,
+        coalesce(duties.ad_valorem_pct, 0) as duty_ad_valorem_pct,
+        coalesce(duties.specific_duty_usd, 0) as specific_duty_per_unit_usd,
+        coalesce(duties.duty_usd, 0) as duty_before_de_minimis_usd,
+        coalesce(shipped.is_de_minimis_eligible and shipped.unit_cost_usd <= shipped.duty_de_minimis_usd, false)
+            as is_under_duty_de_minimis,
+        coalesce(
+            shipped.import_vat_applies
+            and not coalesce(
+                shipped.is_de_minimis_eligible and shipped.unit_cost_usd <= shipped.vat_de_minimis_usd, false
+            ),
+            false
+        ) as is_import_vat_charged,
+        shipped.gross_price_usd * shipped.platform_fee_pct / 100.0
+        * (1 + coalesce(shipped.dst_rate_pct, 0) / 100.0) as fees_per_unit_usd,
+        coalesce(levies.priced_kg_co2e_per_unit, 0) * coalesce(shipped.carbon_price_usd_per_tonne, 0) / 1000.0
+            as carbon_cost_per_unit_usd,
+        shipped.shipping_kg_co2e_per_unit,
+        shipped.embedded_kg_co2e_per_unit,
+        shipped.cbam_applies and shipped.embedded_kg_co2e_per_unit is not null as is_cbam_in_scope
+    from shipped
+    left join duties
+        on
+            shipped.sku = duties.sku
+            and shipped.destination_country = duties.destination_country
+            and shipped.mode = duties.mode
+    left join levies
+        on
+            shipped.sku = levies.sku
+            and shipped.destination_country = levies.destination_country
+            and shipped.mode = levies.mode
+
+),
+
+with_duty as (
+
+    select
+        *,
+        case when is_under_duty_de_minimis then 0 else duty_before_de_minimis_usd end as duty_per_unit_usd
+    from components
 
 ),
 
@@ -308,13 +420,11 @@ with_vat as (
     select
         *,
         case
-            when
-                import_vat_applies
-                and not (is_de_minimis_eligible and coalesce(customs_value_usd <= vat_de_minimis_usd, false))
-                then vat_rate_pct / 100.0 * (customs_value_usd + duty_per_unit_usd + freight_per_unit_usd)
+            when is_import_vat_charged
+                then vat_rate_pct / 100.0 * (unit_cost_usd + freight_per_unit_usd + duty_per_unit_usd)
             else 0
         end as vat_per_unit_usd
-    from components
+    from with_duty
 
 ),
 
@@ -338,11 +448,20 @@ final as (
         lane_origin_country,
         transit_days,
         chargeable_kg,
+        customs_valuation,
+        duty_commodity_code,
+        duty_rate_text,
+        duty_ad_valorem_pct,
+        vat_rate_pct,
+        dst_rate_pct,
+        platform_fee_pct,
         round(gross_price_usd, 6) as gross_price_usd,
         round(net_price_usd, 6) as net_price_usd,
         round(unit_cost_usd, 6) as unit_cost_usd,
         round(customs_value_usd, 6) as customs_value_usd,
         round(freight_per_unit_usd, 6) as freight_per_unit_usd,
+        round(specific_duty_per_unit_usd, 6) as specific_duty_per_unit_usd,
+        round(duty_before_de_minimis_usd, 6) as duty_before_de_minimis_usd,
         round(duty_per_unit_usd, 6) as duty_per_unit_usd,
         round(vat_per_unit_usd, 6) as vat_per_unit_usd,
         round(fees_per_unit_usd, 6) as fees_per_unit_usd,
@@ -355,12 +474,14 @@ final as (
         ) as landed_margin_ex_vat_pct,
         round(100 * {{ safe_divide('freight_per_unit_usd', 'net_price_usd') }}, 4) as logistics_cost_share_pct,
         round(shipping_kg_co2e_per_unit, 6) as shipping_kg_co2e_per_unit,
+        round(embedded_kg_co2e_per_unit, 6) as embedded_kg_co2e_per_unit,
         row_number() over (
             partition by sku, destination_country
             order by landed_cost_usd, mode
         ) = 1 as is_cheapest_mode,
         coalesce(is_cbam_in_scope, false) as is_cbam_in_scope,
-        coalesce(is_under_duty_de_minimis, false) as is_under_duty_de_minimis
+        is_under_duty_de_minimis,
+        is_import_vat_charged
     from totalled
 
 )

@@ -1,7 +1,10 @@
--- Tax and carbon parameters of every market as of the as-of date: standard VAT/GST rate,
--- digital-services tax, duty and VAT de-minimis thresholds in USD (FX of the as-of
--- date) and the carbon price (scheme var `cbam_carbon_scheme`, latest on or before the
--- as-of date) in USD per tonne. Import VAT is charged wherever a VAT/GST rate is known.
+-- Tax and carbon parameters of every market as of the as-of date (as-of joins on the
+-- business-time spans of the policy snapshots): standard and reduced VAT/GST rate,
+-- digital-services tax, duty and VAT de-minimis thresholds (as published and in USD at the
+-- FX of the as-of date) and the carbon price (scheme var `cbam_carbon_scheme`, latest on
+-- or before the as-of date) in USD per tonne. Import VAT is charged wherever a VAT/GST
+-- rate is known. Customs valuation (CIF/FOB) and CBAM applicability come from the markets
+-- seed.
 
 with
 
@@ -51,13 +54,13 @@ vat_current as (
 
     select
         vat_rates.country_code,
-        max(vat_rates.standard_rate_pct) as vat_rate_pct
+        vat_rates.standard_rate_pct as vat_rate_pct,
+        vat_rates.reduced_rate_pct as reduced_vat_rate_pct
     from vat_rates
     cross join as_of
     where
         vat_rates.valid_from <= as_of.as_of_date
         and (vat_rates.valid_to is null or as_of.as_of_date < vat_rates.valid_to)
-    group by vat_rates.country_code
 
 ),
 
@@ -65,16 +68,12 @@ dst_current as (
 
     select
         digital_services_taxes.country_code,
-        sum(digital_services_taxes.dst_rate_pct) as dst_rate_pct
+        digital_services_taxes.dst_rate_pct
     from digital_services_taxes
     cross join as_of
     where
         digital_services_taxes.valid_from <= as_of.as_of_date
-        and (
-            digital_services_taxes.valid_to is null
-            or as_of.as_of_date < digital_services_taxes.valid_to
-        )
-    group by digital_services_taxes.country_code
+        and (digital_services_taxes.valid_to is null or as_of.as_of_date < digital_services_taxes.valid_to)
 
 ),
 
@@ -82,13 +81,19 @@ de_minimis_current as (
 
     select
         de_minimis.country_code,
-        min(
+        max(case when de_minimis.applies_to = 'duty' then de_minimis.threshold_amount_local end)
+            as duty_de_minimis_local,
+        max(case when de_minimis.applies_to = 'duty' then de_minimis.currency end) as duty_de_minimis_currency,
+        max(
             case
                 when de_minimis.applies_to = 'duty'
                     then de_minimis.threshold_amount_local / fx_rates.units_per_usd
             end
         ) as duty_de_minimis_usd,
-        min(
+        max(case when de_minimis.applies_to = 'vat' then de_minimis.threshold_amount_local end)
+            as vat_de_minimis_local,
+        max(case when de_minimis.applies_to = 'vat' then de_minimis.currency end) as vat_de_minimis_currency,
+        max(
             case
                 when de_minimis.applies_to = 'vat'
                     then de_minimis.threshold_amount_local / fx_rates.units_per_usd
@@ -147,9 +152,15 @@ final as (
         markets.language,
         markets.voltage_class,
         markets.plug_types,
+        markets.customs_valuation,
         coalesce(vat_current.vat_rate_pct, 0) as vat_rate_pct,
+        vat_current.reduced_vat_rate_pct,
         coalesce(dst_current.dst_rate_pct, 0) as dst_rate_pct,
+        de_minimis_current.duty_de_minimis_local,
+        de_minimis_current.duty_de_minimis_currency,
         de_minimis_current.duty_de_minimis_usd,
+        de_minimis_current.vat_de_minimis_local,
+        de_minimis_current.vat_de_minimis_currency,
         de_minimis_current.vat_de_minimis_usd,
         carbon_price_current.carbon_price_usd_per_tonne,
         carbon_price_current.carbon_price_date,

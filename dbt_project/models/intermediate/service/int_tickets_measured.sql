@@ -3,18 +3,39 @@
 -- `first_response_sla_hours`) when its first response came later than the SLA, or when
 -- it is still unanswered and was created more than the SLA before the latest ticket in
 -- the data.
+-- Incremental (delete+insert on ticket_id): with vars min_date/max_date the ticket days of
+-- the window and the var `tickets_restatement_days` days before it are recomputed (the
+-- source restates open tickets that long); without them the table is rebuilt in full.
+
+{{
+    config(
+        materialized='incremental',
+        unique_key='ticket_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        full_refresh=window_full_refresh(),
+        pre_hook="{{ delete_window('ticket_date', var('tickets_restatement_days', 45)) }}"
+    )
+}}
 
 with
 
-tickets as (
+all_tickets as (
 
     select * from {{ ref('stg_platform__tickets') }}
 
 ),
 
+tickets as (
+
+    select * from all_tickets
+    where {{ window_predicate('ticket_date', var('tickets_restatement_days', 45)) }}
+
+),
+
 data_cutoff as (
 
-    select max(created_at) as latest_created_at from tickets
+    select max(created_at) as latest_created_at from all_tickets
 
 ),
 

@@ -4,8 +4,12 @@
 -- freight_spike_critical_pct week over week. Risk tier:
 --   high    spiking, or 12-week coefficient of variation >= var freight_risk_high_cv
 --   medium  12-week CV >= var freight_risk_medium_cv, or up >= var
---           freight_risk_medium_change_4w_pct over 4 weeks
+--           freight_risk_medium_change_4w_pct over 4 weeks, or fewer than var
+--           freight_risk_medium_on_time_pct % of the shipments arrived in the last 12
+--           weeks on time
 --   low     otherwise (including lanes without enough history)
+-- Transit: the lane's shipments arrived in the 12 weeks ending with the rate week
+-- (int_lane_weeks_transits_measured).
 
 with
 
@@ -15,13 +19,28 @@ lane_weeks as (
 
 ),
 
+transits as (
+
+    select * from {{ ref('int_lane_weeks_transits_measured') }}
+
+),
+
 flagged as (
 
     select
-        *,
-        coalesce(wow_change_pct >= {{ var('freight_spike_wow_pct', 25) }}, false)
-        or coalesce(zscore_12w >= {{ var('freight_spike_zscore', 3) }}, false) as is_spike
+        lane_weeks.*,
+        transits.shipments_arrived_12w,
+        transits.transit_days_mean_12w,
+        transits.transit_days_stddev_12w,
+        transits.on_time_rate_12w_pct,
+        coalesce(lane_weeks.wow_change_pct >= {{ var('freight_spike_wow_pct', 25) }}, false)
+        or coalesce(lane_weeks.zscore_12w >= {{ var('freight_spike_zscore', 3) }}, false) as is_spike
     from lane_weeks
+    left join transits
+        on
+            lane_weeks.lane_id = transits.lane_id
+            and lane_weeks.mode = transits.mode
+            and lane_weeks.rate_week = transits.rate_week
 
 ),
 
@@ -63,10 +82,15 @@ final as (
                 when
                     volatility_cv_12w >= {{ var('freight_risk_medium_cv', 0.10) }}
                     or change_4w_pct >= {{ var('freight_risk_medium_change_4w_pct', 20) }}
+                    or on_time_rate_12w_pct < {{ var('freight_risk_medium_on_time_pct', 80) }}
                     then 'medium'
                 else 'low'
             end as {{ dbt.type_string() }}
-        ) as risk_tier
+        ) as risk_tier,
+        cast(coalesce(shipments_arrived_12w, 0) as {{ dbt.type_bigint() }}) as shipments_arrived_12w,
+        cast(transit_days_mean_12w as {{ type_double() }}) as transit_days_mean_12w,
+        cast(transit_days_stddev_12w as {{ type_double() }}) as transit_days_stddev_12w,
+        cast(on_time_rate_12w_pct as {{ type_double() }}) as on_time_rate_12w_pct
     from flagged
 
 )

@@ -1,111 +1,15 @@
 -- Product selection per SKU x destination market as of the as-of date (latest order date
--- unless var as_of_date is set), for every pair that sold in the last 90 days: demand
--- windows, realised net price, landed cost per unit by component at the cheapest
--- transport mode, landed margin, quality signals and compliance flags.
+-- unless var as_of_date is set), for every pair that sold in the last 90 days: demand and
+-- traffic, realised net price, landed cost per unit by component at the cheapest transport
+-- mode, landed margin and logistics share, quality and complaint signals, competition,
+-- carbon intensity, compliance flags, the selection score with its components, the rank
+-- in the market and the recommendation (see int_sku_markets_scored).
 
 with
 
-sku_markets as (
+scored as (
 
-    select * from {{ ref('int_sku_markets_aggregated') }}
-
-),
-
-signals as (
-
-    select * from {{ ref('int_sku_market_signals_aggregated') }}
-
-),
-
-landed_costs as (
-
-    select * from {{ ref('int_landed_costs_computed') }}
-    where is_cheapest_mode
-
-),
-
-catalog as (
-
-    select * from {{ ref('stg_platform__catalog') }}
-
-),
-
-policies as (
-
-    select * from {{ ref('int_market_policies_resolved') }}
-
-),
-
-joined as (
-
-    select
-        sku_markets.sku,
-        sku_markets.destination_country,
-        catalog.category,
-        catalog.supplier_id,
-        sku_markets.as_of_date,
-        sku_markets.orders_28d,
-        sku_markets.units_28d,
-        sku_markets.revenue_28d_usd,
-        sku_markets.units_prior_28d,
-        sku_markets.growth_28d_pct,
-        sku_markets.orders_90d,
-        sku_markets.units_90d,
-        sku_markets.revenue_90d_usd,
-        sku_markets.units_prior_90d,
-        sku_markets.growth_90d_pct,
-        sku_markets.gross_price_usd,
-        sku_markets.net_price_usd,
-        policies.vat_rate_pct,
-        landed_costs.unit_cost_usd,
-        landed_costs.freight_per_unit_usd,
-        landed_costs.duty_per_unit_usd,
-        landed_costs.vat_per_unit_usd,
-        landed_costs.fees_per_unit_usd,
-        landed_costs.carbon_cost_per_unit_usd,
-        landed_costs.landed_cost_usd,
-        landed_costs.landed_cost_ex_vat_usd,
-        landed_costs.landed_margin_pct,
-        landed_costs.landed_margin_ex_vat_pct,
-        landed_costs.logistics_cost_share_pct,
-        landed_costs.mode as cheapest_mode,
-        landed_costs.chargeable_kg as cheapest_mode_chargeable_kg,
-        landed_costs.transit_days as cheapest_mode_transit_days,
-        landed_costs.shipping_kg_co2e_per_unit,
-        signals.return_rate_pct,
-        signals.returned_units_90d,
-        signals.top_return_reason,
-        signals.bad_review_rate_pct,
-        signals.reviews_90d,
-        signals.avg_rating_90d,
-        signals.sessions_28d,
-        signals.add_to_cart_rate_28d_pct,
-        signals.conversion_rate_28d_pct,
-        coalesce(
-            catalog.voltage in ('110V', '220V') and catalog.voltage <> policies.voltage_class, false
-        ) as voltage_mismatch,
-        coalesce(
-            catalog.plug_type <> 'none'
-            and ';' || policies.plug_types || ';' not like '%;' || catalog.plug_type || ';%',
-            false
-        ) as plug_mismatch,
-        coalesce(
-            ';' || catalog.doc_languages || ';' not like '%;' || policies.language || ';%', true
-        ) as missing_local_docs,
-        coalesce(landed_costs.is_cbam_in_scope, false) as cbam_in_scope
-    from sku_markets
-    left join catalog
-        on sku_markets.sku = catalog.sku
-    left join policies
-        on sku_markets.destination_country = policies.destination_country
-    left join landed_costs
-        on
-            sku_markets.sku = landed_costs.sku
-            and sku_markets.destination_country = landed_costs.destination_country
-    left join signals
-        on
-            sku_markets.sku = signals.sku
-            and sku_markets.destination_country = signals.destination_country
+    select * from {{ ref('int_sku_markets_scored') }}
 
 ),
 
@@ -157,8 +61,45 @@ final as (
         voltage_mismatch,
         plug_mismatch,
         missing_local_docs,
-        cbam_in_scope
-    from joined
+        cbam_in_scope,
+        -- added with the full selection brief
+        cast(main_marketplace as {{ dbt.type_string() }}) as main_marketplace,
+        cast(sessions_prior_28d as {{ dbt.type_bigint() }}) as sessions_prior_28d,
+        cast(sessions_growth_28d_pct as {{ type_double() }}) as sessions_growth_28d_pct,
+        cast(customs_valuation as {{ dbt.type_string() }}) as customs_valuation,
+        cast(customs_value_usd as {{ type_double() }}) as customs_value_usd,
+        cast(duty_commodity_code as {{ dbt.type_string() }}) as duty_commodity_code,
+        cast(duty_rate_text as {{ dbt.type_string() }}) as duty_rate_text,
+        is_under_duty_de_minimis,
+        cast(embedded_kg_co2e_per_unit as {{ type_double() }}) as embedded_kg_co2e_per_unit,
+        cast(top_return_reason_rate_pct as {{ type_double() }}) as top_return_reason_rate_pct,
+        cast(bad_reviews_90d as {{ dbt.type_bigint() }}) as bad_reviews_90d,
+        cast(complaint_tickets_90d as {{ dbt.type_bigint() }}) as complaint_tickets_90d,
+        cast(complaint_tickets_per_100_units as {{ type_double() }}) as complaint_tickets_per_100_units,
+        cast(top_complaint_topic as {{ dbt.type_string() }}) as top_complaint_topic,
+        cast(top_complaint_tickets_per_100_units as {{ type_double() }}) as top_complaint_tickets_per_100_units,
+        cast(competition_marketplace as {{ dbt.type_string() }}) as competition_marketplace,
+        cast(sellers_on_listing as integer) as sellers_on_listing,
+        cast(round(competitor_median_price_usd, 6) as {{ type_double() }}) as competitor_median_price_usd,
+        cast(price_position_pct as {{ type_double() }}) as price_position_pct,
+        cast(own_review_count as integer) as own_review_count,
+        cast(competitor_review_count as integer) as competitor_review_count,
+        duty_vat_change_next_90d,
+        next_policy_change_on,
+        cast(next_policy_change_kind as {{ dbt.type_string() }}) as next_policy_change_kind,
+        cast(round(demand_score, 4) as {{ type_double() }}) as demand_score,
+        cast(round(growth_score, 4) as {{ type_double() }}) as growth_score,
+        cast(round(margin_score, 4) as {{ type_double() }}) as margin_score,
+        cast(round(quality_score, 4) as {{ type_double() }}) as quality_score,
+        cast(round(competition_score, 4) as {{ type_double() }}) as competition_score,
+        cast(round(compliance_score, 4) as {{ type_double() }}) as compliance_score,
+        cast(selection_score as {{ type_double() }}) as selection_score,
+        cast(selection_rank as {{ dbt.type_bigint() }}) as selection_rank,
+        cast(market_skus as {{ dbt.type_bigint() }}) as market_skus,
+        cast(recommendation as {{ dbt.type_string() }}) as recommendation,
+        cast(recommendation_reason as {{ dbt.type_string() }}) as recommendation_reason,
+        cast(pain_point as {{ dbt.type_string() }}) as pain_point
+    from scored
 
 )
 

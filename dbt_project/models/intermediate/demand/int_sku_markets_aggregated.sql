@@ -1,8 +1,9 @@
 -- Demand windows per SKU x market as of the as-of date: the last 28 and 90 days (ending
 -- on and including the as-of date), the 28 days before the last 28 and the 90 before the
 -- last 90, realised gross and net (ex-VAT) prices over the last 90 days and the
--- revenue-weighted platform fee of the marketplaces the pair sold on. Only pairs with
--- at least one unit sold in the last 90 days are kept (the selection universe).
+-- revenue-weighted platform fee of the marketplaces the pair sold on, and its main
+-- marketplace (most gross revenue in the last 90 days, ties by name). Only pairs with at
+-- least one unit sold in the last 90 days are kept (the selection universe).
 
 with
 
@@ -33,6 +34,7 @@ windowed as (
         order_lines.sku,
         order_lines.destination_country,
         order_lines.order_id,
+        order_lines.marketplace,
         order_lines.quantity,
         order_lines.revenue_usd,
         order_lines.net_revenue_usd,
@@ -80,31 +82,60 @@ aggregated as (
 
 ),
 
-final as (
+marketplace_revenue as (
 
     select
         sku,
         destination_country,
-        as_of_date,
-        orders_28d,
-        orders_90d,
-        cast(units_28d as {{ dbt.type_bigint() }}) as units_28d,
-        cast(units_prior_28d as {{ dbt.type_bigint() }}) as units_prior_28d,
-        cast(units_90d as {{ dbt.type_bigint() }}) as units_90d,
-        cast(units_prior_90d as {{ dbt.type_bigint() }}) as units_prior_90d,
-        revenue_28d_usd,
-        revenue_prior_28d_usd,
-        revenue_90d_usd,
-        revenue_prior_90d_usd,
-        net_revenue_28d_usd,
-        net_revenue_90d_usd,
-        round(100 * ({{ safe_divide('units_28d', 'units_prior_28d') }} - 1), 4) as growth_28d_pct,
-        round(100 * ({{ safe_divide('units_90d', 'units_prior_90d') }} - 1), 4) as growth_90d_pct,
-        {{ safe_divide('revenue_90d_usd', 'units_90d') }} as gross_price_usd,
-        {{ safe_divide('net_revenue_90d_usd', 'units_90d') }} as net_price_usd,
-        coalesce({{ safe_divide('fee_weighted_revenue_90d_usd', 'revenue_90d_usd') }}, 0) as platform_fee_pct
+        marketplace,
+        row_number() over (
+            partition by sku, destination_country
+            order by sum(revenue_usd) desc, marketplace
+        ) as marketplace_rank
+    from windowed
+    where is_in_90d
+    group by
+        sku,
+        destination_country,
+        marketplace
+
+),
+
+final as (
+
+    select
+        aggregated.sku,
+        aggregated.destination_country,
+        aggregated.as_of_date,
+        marketplace_revenue.marketplace as main_marketplace,
+        aggregated.orders_28d,
+        aggregated.orders_90d,
+        cast(aggregated.units_28d as {{ dbt.type_bigint() }}) as units_28d,
+        cast(aggregated.units_prior_28d as {{ dbt.type_bigint() }}) as units_prior_28d,
+        cast(aggregated.units_90d as {{ dbt.type_bigint() }}) as units_90d,
+        cast(aggregated.units_prior_90d as {{ dbt.type_bigint() }}) as units_prior_90d,
+        aggregated.revenue_28d_usd,
+        aggregated.revenue_prior_28d_usd,
+        aggregated.revenue_90d_usd,
+        aggregated.revenue_prior_90d_usd,
+        aggregated.net_revenue_28d_usd,
+        aggregated.net_revenue_90d_usd,
+        round(100 * ({{ safe_divide('aggregated.units_28d', 'aggregated.units_prior_28d') }} - 1), 4)
+            as growth_28d_pct,
+        round(100 * ({{ safe_divide('aggregated.units_90d', 'aggregated.units_prior_90d') }} - 1), 4)
+            as growth_90d_pct,
+        {{ safe_divide('aggregated.revenue_90d_usd', 'aggregated.units_90d') }} as gross_price_usd,
+        {{ safe_divide('aggregated.net_revenue_90d_usd', 'aggregated.units_90d') }} as net_price_usd,
+        coalesce(
+            {{ safe_divide('aggregated.fee_weighted_revenue_90d_usd', 'aggregated.revenue_90d_usd') }}, 0
+        ) as platform_fee_pct
     from aggregated
-    where units_90d > 0
+    left join marketplace_revenue
+        on
+            aggregated.sku = marketplace_revenue.sku
+            and aggregated.destination_country = marketplace_revenue.destination_country
+            and marketplace_revenue.marketplace_rank = 1
+    where aggregated.units_90d > 0
 
 )
 
