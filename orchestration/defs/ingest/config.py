@@ -26,11 +26,12 @@ http | file   price_series (default, carbon pr.)  carbon_prices: JSON pages (nex
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from orchestration.lib.http import Auth, HttpOptions
 from orchestration.lib.schemas import RawTable
@@ -130,9 +131,14 @@ class TableSource:
         return f"{self.table.family}/{self.format if self.mode != 'sample' else 'sample'}"
 
     def http_options(self) -> HttpOptions:
+        """Timeouts, retries and rate limit from ``options.http`` (strings from the environment are converted)."""
+        unknown = set(self.options.http) - {f.name for f in dataclasses.fields(HttpOptions)}
+        if unknown:
+            known = ", ".join(f.name for f in dataclasses.fields(HttpOptions))
+            raise SourceConfigError(f"{self.settings_key}.options.http: unknown {', '.join(sorted(unknown))}; known: {known}")
         try:
-            return HttpOptions(**self.options.http)
-        except TypeError as exc:
+            return TypeAdapter(HttpOptions).validate_python(self.options.http, strict=False)
+        except ValidationError as exc:
             raise SourceConfigError(f"{self.settings_key}.options.http: {exc}") from exc
 
     def auth(self) -> Auth | None:

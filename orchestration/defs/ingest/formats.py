@@ -490,8 +490,8 @@ def parse_shopify_orders_page(doc: dict[str, Any], origin: str, parsed: Parsed) 
             for k in SHOPIFY_ORDER_KEYS:
                 if k not in order:
                     raise RowError(k, f"order has no {k}")
-            ordered_at = timestamp(order["created_at"])
-            updated = timestamp(order["updated_at"])
+            ordered_at = field_value("created_at", timestamp, order["created_at"])
+            updated = field_value("updated_at", timestamp, order["updated_at"])
             if ordered_at is None:
                 raise RowError("created_at", "created_at is empty")
             if updated is not None and (parsed.max_updated is None or updated.isoformat() > parsed.max_updated):
@@ -650,6 +650,7 @@ def parse_rate_index_records(
     ``options.lane_distances_km``.
     """
     table = parsed.table
+    distances = {k.upper(): v for k, v in distances.items()}
     for line, rec, raw in records:
         parsed.records_in += 1
         try:
