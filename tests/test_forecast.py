@@ -1,22 +1,51 @@
-"""Demand forecast: pure model functions on synthetic series, then the asset against a tmp warehouse."""
+"""Forecast models, calendar, metrics and the per-series engine, on small synthetic series.
+
+No warehouse and no Dagster here (see test_forecast_assets.py). Prophet fits take about 0.1 s
+each, so every series is short and there are few of them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from pathlib import Path
+import math
 
-import dagster as dg
-import duckdb
 import holidays
 import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.defs.forecast.assets import demand_forecast, select_top_series
-from orchestration.defs.forecast.models import fill_daily, forecast_demand, seasonal_naive_forecast
-from orchestration.lib.settings import get_settings
-from orchestration.lib.warehouse import WarehouseResource
+from orchestration.defs.forecast import metrics
+from orchestration.defs.forecast.calendar import (
+    BLACK_FRIDAY,
+    CHRISTMAS,
+    PRIME_DAY,
+    PUBLIC_HOLIDAY,
+    SINGLES_DAY,
+    black_friday,
+    holiday_frame,
+    prime_days,
+    weekly_calendar_regressors,
+)
+from orchestration.defs.forecast.engine import (
+    PROPHET,
+    SEASONAL_NAIVE,
+    DemandConfig,
+    FreightConfig,
+    SeriesTask,
+    forecast_series,
+    run_tasks,
+)
+from orchestration.defs.forecast.models import (
+    ProphetConfig,
+    fill_daily,
+    fit_prophet,
+    forecast_demand,
+    seasonal_naive_forecast,
+    spread_weekly,
+    to_weekly,
+    weekday_profile,
+)
 
 HISTORY_START = dt.date(2022, 7, 1)
 HISTORY_END = dt.date(2024, 6, 30)  # 2024-07-04 (US Independence Day) falls in the horizon
@@ -40,7 +69,57 @@ def synthetic_series(
     return pd.DataFrame({"ds": ds, "y": np.clip(y, 0.0, None)})
 
 
-# ---------------------------------------------------------------- pure functions
+def random_walk_series(seed: int = 1, start: str = "2024-01-01", end: str = "2025-06-30") -> pd.DataFrame:
+    """A strong weekday pattern on a level that jumps every week: "same day last week" wins."""
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range(start, end, freq="D")
+    pattern = np.array([0.6, 0.8, 1.0, 1.0, 1.4, 1.8, 0.4])
+    weeks = len(ds) // 7 + 1
+    level = np.repeat(50 * np.exp(np.cumsum(rng.normal(0, 0.25, weeks))), 7)[: len(ds)]
+    return pd.DataFrame({"ds": ds, "y": np.round(level * pattern[ds.day_of_week], 1)})
+
+
+def task(series_id: str, frame: pd.DataFrame, country: str = "US", **config: object) -> SeriesTask:
+    return SeriesTask(
+        series_id=series_id,
+        kind="demand",
+        ds=frame["ds"].to_numpy(),
+        y=frame["y"].to_numpy(dtype=float),
+        config=DemandConfig(**config),
+        country=country,
+    )
+
+
+# ---------------------------------------------------------------- metrics, hand-computed
+
+
+def test_naive_scale_and_mase_by_hand() -> None:
+    train = np.arange(1.0, 10.0)  # 1..9: every lag-7 difference is 7
+    assert metrics.naive_scale(train, 7) == 7.0
+    assert metrics.naive_scale(train, 1) == 1.0
+    # Errors 2 and 4: MAE 3, over a scale of 7.
+    assert metrics.mase([10.0, 12.0], [8.0, 8.0], scale=7.0) == pytest.approx(3 / 7)
+    assert math.isnan(metrics.mase([1.0], [1.0], scale=0.0))  # a flat history has no scale
+    assert math.isnan(metrics.naive_scale([1.0, 2.0], 7))  # too short for one season
+
+
+def test_smape_by_hand_counts_zero_against_zero_as_perfect() -> None:
+    # 2*10/210, 0 (both zero), 2*5/5 = 2  ->  mean 0.698413 -> 69.84%
+    assert metrics.smape([100.0, 0.0, 0.0], [110.0, 0.0, 5.0]) == pytest.approx(100 * (20 / 210 + 0 + 2) / 3)
+    assert metrics.smape([0.0, 0.0], [0.0, 0.0]) == 0.0
+
+
+def test_coverage_by_hand_includes_the_bounds() -> None:
+    # 1 in [0, 1] yes; 2 in [2, 2] yes; 3 in [4, 5] no; 4 in [0, 3] no
+    assert metrics.coverage([1, 2, 3, 4], [0, 2, 4, 0], [1, 2, 5, 3]) == 0.5
+
+
+def test_metrics_reject_mismatched_lengths() -> None:
+    with pytest.raises(ValueError, match="differ in shape"):
+        metrics.mae([1.0, 2.0], [1.0])
+
+
+# ---------------------------------------------------------------- frames and baselines
 
 
 def test_fill_daily_fills_missing_days_with_zero_up_to_end() -> None:
@@ -67,8 +146,76 @@ def test_seasonal_naive_repeats_the_same_weekday_of_last_week() -> None:
     assert fc["ds"].iloc[0] == pd.Timestamp("2024-01-15")
     # Day 15 is a Monday like day 8 (value 7); day 22 is a Monday again.
     assert fc["yhat"].tolist() == [7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 7.0, 8.0, 9.0]
-    # The last two weeks differ by exactly 7 every day, so the band is [yhat + 7, yhat + 7].
+    # The last two weeks differ by exactly 7 every day, so the band is [yhat + 7, yhat + 7]
+    # (the history is too short for a 14-day lag, so the second week keeps the 7-day band).
     assert (fc["yhat_lower"] == fc["yhat"] + 7).all() and (fc["yhat_upper"] == fc["yhat"] + 7).all()
+
+
+def test_seasonal_naive_band_widens_with_the_lag_it_reaches_back() -> None:
+    history = pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=21, freq="D"), "y": np.arange(21.0)})
+    fc = seasonal_naive_forecast(history, horizon_days=14)
+    # Week 1 repeats values 7 days old (lag-7 differences are all 7), week 2 values 14 days old (all 14).
+    assert (fc["yhat_upper"] - fc["yhat"]).tolist() == [7.0] * 7 + [14.0] * 7
+
+
+def test_weekly_naive_repeats_last_week() -> None:
+    weekly = pd.DataFrame({"ds": pd.date_range("2024-01-07", periods=4, freq="7D"), "y": [3.0, 5.0, 4.0, 6.0]})
+    fc = seasonal_naive_forecast(weekly, horizon_days=3, season_days=1, step_days=7)
+    assert fc["yhat"].tolist() == [6.0, 6.0, 6.0]
+    assert fc["ds"].tolist() == [pd.Timestamp("2024-02-04"), pd.Timestamp("2024-02-11"), pd.Timestamp("2024-02-18")]
+
+
+def test_weekly_buckets_end_on_the_last_day_and_spread_back_to_the_same_totals() -> None:
+    daily = pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=16, freq="D"), "y": np.arange(16.0)})
+    weekly = to_weekly(daily)
+    # 16 days -> two full weeks ending on day 16; the two oldest days are dropped.
+    assert weekly["ds"].tolist() == [pd.Timestamp("2024-01-09"), pd.Timestamp("2024-01-16")]
+    assert weekly["y"].tolist() == [sum(range(2, 9)), sum(range(9, 16))]
+
+    profile = weekday_profile(daily)
+    assert profile.sum() == pytest.approx(1.0) and (profile > 0).all()
+    fc = pd.DataFrame({"ds": [pd.Timestamp("2024-01-23"), pd.Timestamp("2024-01-30")], "yhat": [70.0, 35.0]}).assign(
+        yhat_lower=lambda f: f["yhat"] / 2, yhat_upper=lambda f: f["yhat"] * 2
+    )
+    days = spread_weekly(fc, profile, horizon_days=10)
+    assert days["ds"].iloc[0] == pd.Timestamp("2024-01-17") and len(days) == 10
+    assert days["yhat"].head(7).sum() == pytest.approx(70.0)
+    assert days["yhat_upper"].head(7).sum() == pytest.approx(140.0)
+
+
+# ---------------------------------------------------------------- calendar
+
+
+def test_marketplace_event_dates() -> None:
+    assert black_friday(2023) == dt.date(2023, 11, 24)
+    assert black_friday(2024) == dt.date(2024, 11, 29)
+    assert prime_days(2024) == ([dt.date(2024, 7, 16), dt.date(2024, 7, 17)], False)
+    # Not announced: projected as the Tuesday in 10-16 July and the Wednesday after.
+    assert prime_days(2026) == ([dt.date(2026, 7, 14), dt.date(2026, 7, 15)], True)
+
+
+def test_holiday_frame_has_public_holidays_and_the_market_s_events() -> None:
+    us = holiday_frame("US", 2024, 2024)
+    us_names = set(us["holiday"])
+    assert {PUBLIC_HOLIDAY, CHRISTMAS, BLACK_FRIDAY, PRIME_DAY, SINGLES_DAY} <= us_names
+    assert pd.Timestamp("2024-07-04") in set(us.loc[us["holiday"] == PUBLIC_HOLIDAY, "ds"])
+    assert not any(name.startswith("Double") for name in us_names)
+    sg = holiday_frame("SG", 2024, 2024)
+    assert {"Double 9.9", "Double 10.10", "Double 12.12", SINGLES_DAY} <= set(sg["holiday"])
+    assert BLACK_FRIDAY not in set(sg["holiday"])  # SE Asia: double days instead
+    with pytest.raises(ValueError, match="No public-holiday calendar"):
+        holiday_frame("XX", 2024, 2024)
+
+
+def test_weekly_regressors_count_calendar_days_per_bucket() -> None:
+    ends = pd.to_datetime(["2024-11-24", "2024-12-01", "2024-12-08"])
+    regs = weekly_calendar_regressors("US", ends)
+    # Black Friday window: Mon 25 Nov .. Sun 1 Dec (7 days) and Cyber Monday on 2 Dec.
+    assert regs["black_friday_days"].tolist() == [0.0, 7.0, 1.0]
+    assert regs["public_holiday_days"].tolist() == [0.0, 1.0, 0.0]  # Thanksgiving, 28 Nov
+
+
+# ---------------------------------------------------------------- Prophet
 
 
 def test_forecast_is_non_negative_even_when_the_trend_heads_below_zero() -> None:
@@ -87,6 +234,15 @@ def test_forecast_is_deterministic_for_the_same_input_and_seed() -> None:
     first = forecast_demand(history, country="US", horizon_days=30, seed=11)
     second = forecast_demand(history, country="US", horizon_days=30, seed=11)
     pd.testing.assert_frame_equal(first, second, check_exact=True)
+
+
+def test_fast_backend_gives_the_same_fit_as_prophet_s_own() -> None:
+    history = synthetic_series(start=dt.date(2023, 7, 1), seed=8)
+    future = pd.date_range("2024-07-01", periods=14, freq="D")
+    config = ProphetConfig(country="GB")
+    fast = fit_prophet(history, future, config, seed=3, fast_backend=True)
+    stock = fit_prophet(history, future, config, seed=3, fast_backend=False)
+    pd.testing.assert_frame_equal(fast.forecast, stock.forecast, check_exact=True)
 
 
 def test_sampled_interval_is_deterministic_and_leaves_numpy_state_alone() -> None:
@@ -112,6 +268,15 @@ def test_holiday_effect_is_learned_from_the_country_calendar() -> None:
     assert on_day[independence_day] > on_day[pd.Timestamp("2024-07-11")] + 15
 
 
+def test_black_friday_lift_is_learned_and_forecast() -> None:
+    history = synthetic_series(end=dt.date(2024, 10, 31), seed=6)
+    for year in (2022, 2023):
+        history.loc[history["ds"] == pd.Timestamp(black_friday(year)), "y"] += 40.0
+    fc = forecast_demand(history, country="DE", horizon_days=60, seed=7).set_index("ds")["yhat"]
+    bf = pd.Timestamp(black_friday(2024))
+    assert fc[bf] > fc[bf - pd.Timedelta(days=7)] + 25
+
+
 def test_unknown_country_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="No public-holiday calendar"):
         forecast_demand(synthetic_series(start=dt.date(2024, 1, 1)), country="XX", horizon_days=7, seed=1)
@@ -130,112 +295,117 @@ def test_stan_logs_are_silenced_but_ours_are_not(caplog: pytest.LogCaptureFixtur
     assert any(r.getMessage() == "ours" for r in caplog.records)
 
 
-# ---------------------------------------------------------------- warehouse and asset
+# ---------------------------------------------------------------- engine: backtest and decision
 
 
-def create_demand_mart(path: Path, series: dict[tuple[str, str], pd.DataFrame]) -> None:
-    """A ``marts.demand_sku_market_daily`` with rows only on days with sales, like the dbt mart."""
-    frames = []
-    for (sku, country), history in series.items():
-        sold = history[history["y"] > 0]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "sku": sku,
-                    "destination_country": country,
-                    "order_date": pd.to_datetime(sold["ds"]).dt.date,
-                    "orders": np.ceil(sold["y"] / 2).astype(int),
-                    "units": sold["y"].round().astype(int),
-                    "revenue_usd": sold["y"].round() * 10.0,
-                }
-            )
-        )
-    rows = pd.concat(frames, ignore_index=True)
-    conn = duckdb.connect(str(path))
-    try:
-        conn.execute("CREATE SCHEMA marts")
-        conn.execute(
-            "CREATE TABLE marts.demand_sku_market_daily (sku VARCHAR, destination_country VARCHAR, "
-            "order_date DATE, orders INTEGER, units INTEGER, revenue_usd DOUBLE)"
-        )
-        conn.register("rows_df", rows)
-        conn.execute("INSERT INTO marts.demand_sku_market_daily SELECT * FROM rows_df")
-    finally:
-        conn.close()
+def test_model_that_loses_the_backtest_falls_back_to_the_baseline() -> None:
+    history = random_walk_series(seed=1)
+    result = forecast_series(task("rw|DE", history, "DE", horizon_days=28))
+    assert result.candidate_model == PROPHET and result.granularity == "daily"
+    assert result.beat_baseline is False and not result.is_trusted
+    assert result.model == SEASONAL_NAIVE
+    assert result.summary["prophet_mase"] > result.summary["baseline_mase"]
+    assert "seasonal naive kept" in result.decision
+    # The published rows are exactly the seasonal naive on the full history, and no final fit was made.
+    expected = seasonal_naive_forecast(history, 28)
+    pd.testing.assert_frame_equal(result.forecast, expected, check_exact=True)
+    assert result.fits == 2
+    # Both models were scored at both origins, on the same 28 days each.
+    assert {(r["model"], r["n_points"]) for r in result.metrics} == {(PROPHET, 28), (SEASONAL_NAIVE, 28)}
+    assert len({r["origin_date"] for r in result.metrics}) == 2
 
 
-@pytest.fixture
-def settings_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Settings pointing at tmp paths, read fresh (get_settings is cached)."""
-    monkeypatch.chdir(tmp_path)  # no tradewinds.toml from the repository
-    monkeypatch.delenv("TRADEWINDS_SETTINGS", raising=False)
-    monkeypatch.setenv("TRADEWINDS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("TRADEWINDS_FORECAST__TOP_SERIES", "3")
-    monkeypatch.setenv("TRADEWINDS_FORECAST__HORIZON_DAYS", "30")
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
+def test_model_that_wins_the_backtest_is_published_and_trusted() -> None:
+    history = synthetic_series(start=dt.date(2023, 7, 1), holiday_lift=20.0, seed=2)
+    result = forecast_series(task("win|US", history, "US", horizon_days=28))
+    assert result.beat_baseline is True and result.is_trusted and result.model == PROPHET
+    assert result.summary["prophet_mase"] < result.summary["baseline_mase"]
+    assert result.fits == 3  # two origins and the full history
+    assert len(result.forecast) == 28 and (result.forecast[["yhat", "yhat_lower"]] >= 0).all().all()
 
 
-def test_select_top_series_ranks_by_revenue_of_the_last_90_days(tmp_path: Path) -> None:
-    end = dt.date(2024, 6, 30)
-    create_demand_mart(
-        tmp_path / "w.duckdb",
-        {
-            ("OLD-BIG", "US"): synthetic_series(dt.date(2023, 1, 1), dt.date(2024, 1, 31), level=500.0),
-            ("A", "DE"): synthetic_series(dt.date(2024, 1, 1), end, level=30.0),
-            ("B", "US"): synthetic_series(dt.date(2024, 1, 1), end, level=60.0),
-            ("B", "JP"): synthetic_series(dt.date(2024, 5, 1), end, level=10.0),
-        },
+def test_intermittent_series_is_modelled_weekly_and_never_negative() -> None:
+    rng = np.random.default_rng(4)
+    ds = pd.date_range("2023-07-01", "2025-06-30", freq="D")
+    y = rng.poisson(0.35, len(ds)).astype(float)
+    for year in (2023, 2024):
+        y[ds == pd.Timestamp(black_friday(year))] += 25.0
+    history = pd.DataFrame({"ds": ds, "y": y})
+    result = forecast_series(task("slow|US", history, "US"))
+    assert result.granularity == "weekly" and "ADI" in result.decision
+    assert len(result.forecast) == 90
+    assert result.forecast["ds"].iloc[0] == pd.Timestamp("2025-07-01")
+    assert (result.forecast[["yhat", "yhat_lower", "yhat_upper"]] >= 0).all().all()
+    # Backtests scored 13 weekly buckets per origin, not 90 days.
+    assert {r["n_points"] for r in result.metrics} == {13}
+
+
+def test_weekly_model_uses_the_event_regressors() -> None:
+    rng = np.random.default_rng(9)
+    ds = pd.date_range("2022-10-01", "2024-10-31", freq="D")
+    y = rng.poisson(0.4, len(ds)).astype(float)
+    for year in (2022, 2023):
+        y[ds == pd.Timestamp(black_friday(year))] += 30.0
+    weekly = to_weekly(pd.DataFrame({"ds": ds, "y": y}))
+    future = pd.date_range(weekly["ds"].iloc[-1] + pd.Timedelta(days=7), periods=8, freq="7D")
+    config = ProphetConfig(yearly_order=0, weekly_seasonality=False, country="US", weekly_calendar=True)
+    fc = fit_prophet(weekly, future, config, seed=1).forecast.set_index("ds")["yhat"]
+    bf_week = next(d for d in fc.index if d - pd.Timedelta(days=6) <= pd.Timestamp(black_friday(2024)) <= d)
+    # About 2.7 units a week otherwise; the bucket with Black Friday gets the learned lift.
+    assert fc[bf_week] > fc.drop(bf_week).median() + 10
+
+
+def test_too_few_sales_get_the_baseline_without_a_model() -> None:
+    ds = pd.date_range("2024-07-01", "2025-06-30", freq="D")
+    y = np.where(np.arange(len(ds)) % 30 == 0, 2.0, 0.0)  # 13 days with sales
+    result = forecast_series(task("rare|FR", pd.DataFrame({"ds": ds, "y": y}), "FR"))
+    assert result.candidate_model is None and result.beat_baseline is None and result.fits == 0
+    assert result.model == SEASONAL_NAIVE and "no model fitted" in result.decision
+    assert (result.forecast["yhat"] >= 0).all() and len(result.forecast) == 90
+
+
+def test_short_history_is_not_backtested_and_not_trusted() -> None:
+    history = synthetic_series(start=dt.date(2024, 4, 1), seed=5)  # 91 days
+    result = forecast_series(task("new|US", history, "US"))
+    assert result.beat_baseline is None and not result.is_trusted and result.fits == 0
+    assert "too short to backtest" in result.decision and result.metrics == []
+
+
+def test_freight_forecast_shape_and_naive_baseline() -> None:
+    rng = np.random.default_rng(3)
+    weeks = pd.date_range("2022-07-04", "2025-06-30", freq="7D")
+    rate = 2000 * np.exp(np.cumsum(rng.normal(0, 0.04, len(weeks))))
+    result = forecast_series(
+        SeriesTask("CNSHA-DEHAM|ocean_fcl_40ft", "freight", weeks.to_numpy(), rate, FreightConfig())
     )
-    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
-    try:
-        assert select_top_series(conn, 2) == [("B", "US"), ("A", "DE")]
-        assert select_top_series(conn, 10) == [("B", "US"), ("A", "DE"), ("B", "JP")]
-        assert select_top_series(conn, 0) == []
-    finally:
-        conn.close()
+    assert result.granularity == "weekly" and len(result.forecast) == 12
+    assert result.forecast["ds"].iloc[0] == weeks[-1] + pd.Timedelta(days=7)
+    assert (result.forecast[["yhat", "yhat_lower", "yhat_upper"]] > 0).all().all()
+    assert len({r["origin_date"] for r in result.metrics}) == 3
+    assert {r["model"] for r in result.metrics} == {PROPHET, "naive"}
+    assert {r["n_points"] for r in result.metrics} == {12}
+    if not result.is_trusted:
+        assert result.model == "naive" and (result.forecast["yhat"] == rate[-1]).all()
 
 
-def test_demand_forecast_asset_materializes_and_replaces_its_rows(settings_env: Path) -> None:
-    end = dt.date(2024, 6, 30)
-    warehouse = settings_env / "warehouse.duckdb"
-    create_demand_mart(
-        warehouse,
-        {
-            ("SKU-1", "US"): synthetic_series(dt.date(2023, 7, 1), end, level=40.0, seed=1),
-            ("SKU-2", "DE"): synthetic_series(dt.date(2023, 9, 1), end, level=25.0, seed=2),
-            # Ten days of sales: too little for Prophet, gets the baseline.
-            ("SKU-3", "JP"): synthetic_series(dt.date(2024, 6, 21), end, level=80.0, seed=3),
-            # Smallest revenue: outside top_series=3.
-            ("SKU-4", "FR"): synthetic_series(dt.date(2024, 1, 1), end, level=2.0, seed=4),
-        },
-    )
-    resources = {"warehouse": WarehouseResource(path=str(warehouse))}
+def test_same_series_same_result_in_one_process_or_two() -> None:
+    tasks = [
+        task("a|US", synthetic_series(start=dt.date(2024, 1, 1), seed=1), "US", horizon_days=28),
+        task("b|DE", random_walk_series(seed=2, start="2024-06-01"), "DE", horizon_days=28),
+        task("c|SG", synthetic_series(start=dt.date(2023, 9, 1), level=0.6, seed=3), "SG", horizon_days=28),
+    ]
+    one = run_tasks(tasks, workers=1)
+    two = run_tasks(tasks, workers=2, start_method="spawn")
+    again = run_tasks(tasks, workers=1)
+    for a, b, c in zip(one, two, again, strict=True):
+        assert (a.series_id, a.model, a.decision, a.granularity) == (b.series_id, b.model, b.decision, b.granularity)
+        pd.testing.assert_frame_equal(a.forecast, b.forecast, check_exact=True)
+        pd.testing.assert_frame_equal(a.forecast, c.forecast, check_exact=True)
+        assert a.metrics == b.metrics == c.metrics
+    assert [r.series_id for r in two] == ["a|US", "b|DE", "c|SG"]
 
-    result = dg.materialize([demand_forecast], resources=resources)
-    assert result.success
-    meta = result.asset_materializations_for_node("forecast__demand_forecast")[0].metadata
-    assert meta["series"].value == 3
-    assert meta["rows"].value == 90
-    assert meta["models"].value == {"prophet": 2, "seasonal_naive": 1}
-    assert "SKU-1" in meta["preview"].value
 
-    # A second night replaces the rows instead of appending.
-    assert dg.materialize([demand_forecast], resources=resources).success
-    conn = duckdb.connect(str(warehouse))
-    try:
-        frame = conn.execute("SELECT * FROM forecast.demand_forecast").df()
-    finally:
-        conn.close()
-    assert len(frame) == 90
-    by_series = frame.groupby(["sku", "destination_country"])["model"].agg(["first", "count"])
-    assert by_series.to_dict("index") == {
-        ("SKU-1", "US"): {"first": "prophet", "count": 30},
-        ("SKU-2", "DE"): {"first": "prophet", "count": 30},
-        ("SKU-3", "JP"): {"first": "seasonal_naive", "count": 30},
-    }
-    assert set(frame["trained_through"].dt.date) == {end}
-    assert frame["forecast_date"].min().date() == end + dt.timedelta(days=1)
-    assert (frame[["yhat_units", "yhat_lower_units", "yhat_upper_units"]] >= 0).all().all()
-    assert frame["generated_at"].nunique() == 1
+def test_run_tasks_rejects_fork() -> None:
+    tasks = [task(f"x{i}|US", synthetic_series(start=dt.date(2024, 5, 1)), "US") for i in range(2)]
+    with pytest.raises(ValueError, match="spawn"):
+        run_tasks(tasks, workers=2, start_method="fork")

@@ -1,43 +1,69 @@
-"""Demand forecast asset: Prophet per top SKU x market series, written to ``forecast.demand_forecast``."""
+"""Forecast assets: demand per SKU x market and category x market, freight rates per lane x mode.
+
+Both read gated marts, backtest every series against a naive baseline (see :mod:`.engine`)
+and replace their tables in one transaction:
+
+- ``forecast.demand_forecast``: daily units per top SKU x market series (the stock-out alert
+  reads this table; its first nine columns are its contract);
+- ``forecast.demand_category_forecast``: daily units per category x market for the SKUs
+  without a model of their own;
+- ``forecast.freight_rate_forecast``: weekly USD rate per lane x mode;
+- ``forecast.backtest_metrics``: one row per series, backtest origin and model (demand and
+  freight rows, each asset replacing its own).
+
+Every forecast row carries the backtest verdict: ``model`` is what the numbers come from,
+``is_trusted`` says whether Prophet beat the baseline (when it did not, the row holds the
+baseline), and the mean MASE, sMAPE and interval coverage of both over the origins.
+"""
 
 import datetime as dt
+import os
 import time
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pandas as pd
 
-from orchestration.defs.forecast.models import (
-    days_with_data,
-    fill_daily,
-    forecast_demand,
-    seasonal_naive_forecast,
+from orchestration.defs.forecast.engine import (
+    DemandConfig,
+    FreightConfig,
+    SeriesResult,
+    SeriesTask,
+    run_tasks,
 )
-from orchestration.lib.settings import get_settings
+from orchestration.defs.forecast.models import INTERVAL_WIDTH, fill_daily
+from orchestration.defs.forecast.plots import SeriesPlot, markdown_image, render_png
+from orchestration.defs.forecast.tables import (
+    CATEGORY_COLUMNS,
+    CATEGORY_TABLE,
+    DEMAND_COLUMNS,
+    FORECAST_TABLE,
+    FREIGHT_COLUMNS,
+    FREIGHT_TABLE,
+    METRICS_TABLE,
+    DemandSeries,
+    demand_frames,
+    freight_frames,
+    replace_tables,
+)
+from orchestration.lib.settings import ForecastSettings, get_settings
 from orchestration.lib.warehouse import WarehouseResource
 
 DEMAND_MART = "marts.demand_sku_market_daily"
-FORECAST_TABLE = "forecast.demand_forecast"
-#: Series with fewer days with sales than this get the seasonal-naive baseline, not Prophet.
-MIN_DAYS_WITH_DATA = 28
+LANE_MART = "marts.risk_lane_weekly"
+CATALOG = "raw.catalog"
 #: Revenue window that ranks the series worth a model of their own.
 RANKING_WINDOW_DAYS = 90
+#: Category of SKUs missing from the catalog.
+UNCATEGORISED = "uncategorised"
 
-FORECAST_DDL = f"""
-CREATE TABLE IF NOT EXISTS {FORECAST_TABLE} (
-    sku VARCHAR NOT NULL,
-    destination_country VARCHAR NOT NULL,
-    forecast_date DATE NOT NULL,
-    yhat_units DOUBLE NOT NULL,
-    yhat_lower_units DOUBLE NOT NULL,
-    yhat_upper_units DOUBLE NOT NULL,
-    model VARCHAR NOT NULL,
-    trained_through DATE NOT NULL,
-    generated_at TIMESTAMP NOT NULL,
-    PRIMARY KEY (sku, destination_country, forecast_date)
-)
-"""
+# ---------------------------------------------------------------- reading the marts
 
 
 def latest_order_date(conn: duckdb.DuckDBPyConnection) -> dt.date | None:
@@ -46,34 +72,50 @@ def latest_order_date(conn: duckdb.DuckDBPyConnection) -> dt.date | None:
     return row[0] if row and row[0] is not None else None
 
 
-def select_top_series(conn: duckdb.DuckDBPyConnection, n: int) -> list[tuple[str, str]]:
-    """The ``n`` SKU x market series with the most revenue over the last 90 days of the mart.
+def select_top_series(conn: duckdb.DuckDBPyConnection, n: int, revenue_share: float = 0.0) -> list[tuple[str, str]]:
+    """SKU x market series with a model of their own, by revenue over the last 90 days of the mart.
 
-    The window ends at the mart's last day rather than today, so a backfill or a stale sample
-    still ranks on the data it has. Ties break on SKU then country, so the choice is stable.
+    The ``n`` largest, plus (with ``revenue_share`` > 0) every series needed for the selected
+    ones to reach that share of the window's revenue. The window ends at the mart's last day
+    rather than today, so a backfill or a stale sample still ranks on the data it has. Ties
+    break on SKU then country, so the choice is stable.
     """
-    if n <= 0:
+    if n <= 0 and revenue_share <= 0:
         return []
     rows = conn.execute(
         f"""
-        WITH bounds AS (SELECT max(order_date) AS last_day FROM {DEMAND_MART})
+        WITH bounds AS (SELECT max(order_date) AS last_day FROM {DEMAND_MART}),
+        revenue AS (
+            SELECT sku, destination_country, sum(revenue_usd) AS revenue_usd
+            FROM {DEMAND_MART}, bounds
+            WHERE order_date > bounds.last_day - INTERVAL {RANKING_WINDOW_DAYS} DAY
+            GROUP BY sku, destination_country
+            HAVING sum(revenue_usd) > 0
+        ),
+        ranked AS (
+            SELECT
+                sku,
+                destination_country,
+                row_number() OVER w AS revenue_rank,
+                sum(revenue_usd) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS revenue_before,
+                sum(revenue_usd) OVER () AS revenue_total
+            FROM revenue
+            WINDOW w AS (ORDER BY revenue_usd DESC, sku, destination_country)
+        )
         SELECT sku, destination_country
-        FROM {DEMAND_MART}, bounds
-        WHERE order_date > bounds.last_day - INTERVAL {RANKING_WINDOW_DAYS} DAY
-        GROUP BY sku, destination_country
-        HAVING sum(revenue_usd) > 0
-        ORDER BY sum(revenue_usd) DESC, sku, destination_country
-        LIMIT ?
+        FROM ranked
+        WHERE revenue_rank <= ? OR coalesce(revenue_before, 0) < ? * revenue_total
+        ORDER BY revenue_rank
         """,
-        [n],
+        [max(n, 0), max(revenue_share, 0.0)],
     ).fetchall()
     return [(str(sku), str(country)) for sku, country in rows]
 
 
 def load_histories(
-    conn: duckdb.DuckDBPyConnection, series: Sequence[tuple[str, str]]
+    conn: duckdb.DuckDBPyConnection, series: Sequence[tuple[str, str]], since: dt.date | None = None
 ) -> dict[tuple[str, str], pd.DataFrame]:
-    """Daily unit sales (rows with sales only) of the given series, in one query."""
+    """Daily unit sales (rows with sales only) of the given series from ``since``, in one query."""
     if not series:
         return {}
     wanted = pd.DataFrame(series, columns=["sku", "destination_country"])
@@ -84,8 +126,10 @@ def load_histories(
             SELECT d.sku, d.destination_country, d.order_date AS ds, d.units AS y
             FROM {DEMAND_MART} d
             JOIN _wanted_series w USING (sku, destination_country)
+            WHERE ? IS NULL OR d.order_date >= ?
             ORDER BY d.sku, d.destination_country, d.order_date
-            """
+            """,
+            [since, since],
         ).df()
     finally:
         conn.unregister("_wanted_series")
@@ -95,32 +139,228 @@ def load_histories(
     return out
 
 
-def replace_forecast(conn: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> int:
-    """Replace every row of ``forecast.demand_forecast`` with ``rows`` in one transaction.
-
-    A failure leaves yesterday's forecast in place for readers instead of a half-written one.
-    """
-    conn.execute("CREATE SCHEMA IF NOT EXISTS forecast")
-    conn.execute(FORECAST_DDL)
-    conn.register("_forecast_rows", rows)
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.execute(f"DELETE FROM {FORECAST_TABLE}")
+def _has_table(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, table = qualified.split(".")
+    return bool(
         conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
+def sku_categories(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """SKU -> category from the catalog (empty when the catalog is not loaded)."""
+    if not _has_table(conn, CATALOG):
+        return {}
+    rows = conn.execute(f"SELECT sku, any_value(category) FROM {CATALOG} GROUP BY sku").fetchall()
+    return {str(sku): str(category) for sku, category in rows if category is not None}
+
+
+@dataclass
+class CategorySeries:
+    history: pd.DataFrame  # ds, y: daily units summed over the category's other SKUs
+    skus: int
+
+
+def load_category_histories(
+    conn: duckdb.DuckDBPyConnection,
+    exclude: Sequence[tuple[str, str]],
+    categories: dict[str, str],
+    since: dt.date | None = None,
+) -> dict[tuple[str, str], CategorySeries]:
+    """Daily units per category x market, over every SKU x market series not in ``exclude``.
+
+    SKUs missing from the catalog count under ``uncategorised`` rather than vanishing.
+    """
+    mapping = pd.DataFrame(list(categories.items()), columns=["sku", "category"])
+    excluded = pd.DataFrame(list(exclude), columns=["sku", "destination_country"]).astype(str)
+    conn.register("_sku_categories", mapping)
+    conn.register("_excluded_series", excluded)
+    try:
+        frame = conn.execute(
             f"""
-            INSERT INTO {FORECAST_TABLE}
-            SELECT sku, destination_country, CAST(forecast_date AS DATE), yhat_units, yhat_lower_units,
-                   yhat_upper_units, model, CAST(trained_through AS DATE), CAST(generated_at AS TIMESTAMP)
-            FROM _forecast_rows
-            """
-        )
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
+            SELECT
+                coalesce(c.category, '{UNCATEGORISED}') AS category,
+                d.destination_country,
+                d.order_date AS ds,
+                sum(d.units) AS y,
+                count(DISTINCT d.sku) AS skus_that_day
+            FROM {DEMAND_MART} d
+            LEFT JOIN _sku_categories c USING (sku)
+            ANTI JOIN _excluded_series e USING (sku, destination_country)
+            WHERE ? IS NULL OR d.order_date >= ?
+            GROUP BY ALL
+            ORDER BY category, destination_country, ds
+            """,
+            [since, since],
+        ).df()
+        counts = conn.execute(
+            f"""
+            SELECT coalesce(c.category, '{UNCATEGORISED}') AS category, d.destination_country,
+                   count(DISTINCT d.sku) AS skus
+            FROM {DEMAND_MART} d
+            LEFT JOIN _sku_categories c USING (sku)
+            ANTI JOIN _excluded_series e USING (sku, destination_country)
+            WHERE ? IS NULL OR d.order_date >= ?
+            GROUP BY ALL
+            """,
+            [since, since],
+        ).fetchall()
     finally:
-        conn.unregister("_forecast_rows")
-    return int(conn.execute(f"SELECT count(*) FROM {FORECAST_TABLE}").fetchone()[0])
+        conn.unregister("_sku_categories")
+        conn.unregister("_excluded_series")
+    skus = {(str(c), str(k)): int(n) for c, k, n in counts}
+    out: dict[tuple[str, str], CategorySeries] = {}
+    for (category, country), group in frame.groupby(["category", "destination_country"], sort=True):
+        key = (str(category), str(country))
+        out[key] = CategorySeries(group[["ds", "y"]].reset_index(drop=True), skus.get(key, 0))
+    return out
+
+
+def load_lane_rates(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Weekly USD rates of every lane x mode, oldest first."""
+    return conn.execute(
+        f"""
+        SELECT lane_id, mode, origin_country, destination_country, rate_unit, rate_week, rate_usd
+        FROM {LANE_MART}
+        WHERE rate_usd IS NOT NULL
+        ORDER BY lane_id, mode, rate_week
+        """
+    ).df()
+
+
+def weekly_gap_free(rates: pd.DataFrame) -> pd.DataFrame:
+    """One row per 7 days from the first to the last week; a missing week carries the last rate.
+
+    The naive baseline and the MASE scale count weeks, so a gap must not shorten the series.
+    """
+    frame = pd.DataFrame({"ds": pd.to_datetime(rates["rate_week"]), "y": rates["rate_usd"].astype(float)})
+    frame = frame.groupby("ds", sort=True)["y"].mean()
+    index = pd.date_range(frame.index.min(), frame.index.max(), freq="7D", name="ds")
+    return frame.reindex(index).ffill().reset_index()
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def demand_config(settings: ForecastSettings) -> DemandConfig:
+    return DemandConfig(
+        horizon_days=settings.horizon_days,
+        backtest_origins=settings.backtest_origins,
+        history_days=settings.history_days,
+        min_days_with_sales=settings.min_days_with_sales,
+        intermittent_adi=settings.intermittent_adi,
+        uncertainty_samples=settings.uncertainty_samples,
+        interval_width=INTERVAL_WIDTH,
+        seed=settings.seed,
+    )
+
+
+def freight_config(settings: ForecastSettings) -> FreightConfig:
+    return FreightConfig(
+        horizon_weeks=settings.freight_horizon_weeks,
+        backtest_origins=settings.freight_backtest_origins,
+        history_weeks=settings.freight_history_weeks,
+        uncertainty_samples=settings.uncertainty_samples,
+        interval_width=INTERVAL_WIDTH,
+        seed=settings.seed,
+    )
+
+
+def resolve_workers(settings: ForecastSettings) -> int:
+    return max(1, settings.workers if settings.workers is not None else (os.cpu_count() or 1))
+
+
+# ---------------------------------------------------------------- tasks and rows
+
+
+def demand_tasks(
+    sku_histories: dict[tuple[str, str], pd.DataFrame],
+    category_histories: dict[tuple[str, str], CategorySeries],
+    categories: dict[str, str],
+    as_of: dt.date,
+    config: DemandConfig,
+    plot_series: int = 0,
+) -> tuple[list[SeriesTask], list[DemandSeries]]:
+    """One task per SKU series (in revenue order) and per category series; empty ones skipped."""
+    tasks: list[SeriesTask] = []
+    meta: list[DemandSeries] = []
+    for rank, ((sku, country), raw) in enumerate(sku_histories.items(), start=1):
+        if raw.empty:
+            continue
+        daily = fill_daily(raw, end=as_of)
+        tasks.append(
+            SeriesTask(
+                series_id=f"{sku}|{country}",
+                kind="demand",
+                ds=daily["ds"].to_numpy(),
+                y=daily["y"].to_numpy(),
+                config=config,
+                country=country,
+                keep_detail=rank <= plot_series,
+            )
+        )
+        meta.append(DemandSeries("sku", sku, categories.get(sku, UNCATEGORISED), country, rank))
+    for (category, country), series in category_histories.items():
+        if series.history.empty:
+            continue
+        daily = fill_daily(series.history, end=as_of)
+        tasks.append(
+            SeriesTask(
+                series_id=f"{category}|{country}",
+                kind="demand",
+                ds=daily["ds"].to_numpy(),
+                y=daily["y"].to_numpy(),
+                config=config,
+                country=country,
+            )
+        )
+        meta.append(DemandSeries("category", None, category, country, 0, series.skus))
+    return tasks, meta
+
+
+def freight_tasks(rates: pd.DataFrame, config: FreightConfig) -> tuple[list[SeriesTask], list[dict[str, Any]]]:
+    """One task per lane x mode; the lane's descriptive columns as metadata."""
+    tasks, meta = [], []
+    for (lane_id, mode), group in rates.groupby(["lane_id", "mode"], sort=True):
+        weekly = weekly_gap_free(group)
+        if weekly.empty or (weekly["y"] <= 0).any():
+            continue
+        last = group.iloc[-1]
+        tasks.append(
+            SeriesTask(
+                series_id=f"{lane_id}|{mode}",
+                kind="freight",
+                ds=weekly["ds"].to_numpy(),
+                y=weekly["y"].to_numpy(),
+                config=config,
+            )
+        )
+        meta.append(
+            {
+                "lane_id": str(lane_id),
+                "mode": str(mode),
+                "origin_country": last.get("origin_country"),
+                "destination_country": last.get("destination_country"),
+                "rate_unit": last.get("rate_unit"),
+                "trained_through": pd.Timestamp(weekly["ds"].iloc[-1]).date(),
+                "last_rate_usd": float(weekly["y"].iloc[-1]),
+            }
+        )
+    return tasks, meta
+
+
+def save_png(png: bytes, path: Path) -> Path:
+    """Write atomically: a BI tool reading the folder never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".png.tmp")
+    tmp.write_bytes(png)
+    tmp.replace(path)
+    return path
+
+
+# ---------------------------------------------------------------- run summaries
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -131,119 +371,289 @@ def markdown_table(frame: pd.DataFrame) -> str:
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
 
     def cell(value: object) -> str:
-        return f"{value:.2f}" if isinstance(value, float) else str(value)
+        if isinstance(value, float):
+            return f"{value:.2f}" if np.isfinite(value) else "n/a"
+        return str(value)
 
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body])
 
 
-OUTPUT_COLUMNS = [
-    "sku",
-    "destination_country",
-    "forecast_date",
-    "yhat_units",
-    "yhat_lower_units",
-    "yhat_upper_units",
-    "model",
-    "trained_through",
-    "generated_at",
-]
+def accuracy_summary(results: Sequence[SeriesResult], levels: Sequence[str]) -> pd.DataFrame:
+    """Per level: how many series were backtested, medians of each metric, share where Prophet won."""
+    rows = []
+    for level in sorted(set(levels), key=list(levels).index):
+        chosen = [r for r, lv in zip(results, levels, strict=True) if lv == level]
+        tested = [r for r in chosen if r.beat_baseline is not None]
+
+        def median(key: str, pool: list[SeriesResult] = tested) -> float:
+            values = [r.summary[key] for r in pool if np.isfinite(r.summary.get(key, np.nan))]
+            return float(np.median(values)) if values else float("nan")
+
+        rows.append(
+            {
+                "level": level,
+                "series": len(chosen),
+                "backtested": len(tested),
+                "prophet_trusted": sum(r.is_trusted for r in chosen),
+                "median_mase_prophet": median("prophet_mase"),
+                "median_mase_baseline": median("baseline_mase"),
+                "median_smape_prophet": median("prophet_smape_pct"),
+                "median_smape_baseline": median("baseline_smape_pct"),
+                "coverage_prophet": median("prophet_interval_coverage"),
+                "coverage_baseline": median("baseline_interval_coverage"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def run_stats(results: Sequence[SeriesResult], elapsed: float, workers: int) -> dict[str, Any]:
+    fits = sum(r.fits for r in results)
+    return {
+        "series": len(results),
+        "prophet_fits": fits,
+        "newton_fallbacks": sum(r.newton_fallbacks for r in results),
+        "workers": workers,
+        "elapsed_seconds": round(elapsed, 2),
+        "series_per_minute": round(60 * len(results) / elapsed, 1) if elapsed > 0 else None,
+        "mean_seconds_per_series_in_worker": round(float(np.mean([r.seconds for r in results])), 3) if results else 0,
+    }
+
+
+def _progress(context: dg.AssetExecutionContext, what: str):
+    """Log the first result, then at most every 30 seconds, then the last."""
+    last_logged = [time.perf_counter()]
+
+    def report(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done in (1, total) or now - last_logged[0] >= 30:
+            context.log.info(f"{what}: {done}/{total} series forecast and backtested")
+            last_logged[0] = now
+
+    return report
+
+
+def _subtitle(result: SeriesResult, baseline: str) -> str:
+    s = result.summary
+    trusted = "trusted" if result.is_trusted else "not trusted"
+    mase = f"MASE prophet {s['prophet_mase']:.2f} vs {baseline} {s['baseline_mase']:.2f}"
+    if not (np.isfinite(s["prophet_mase"]) and np.isfinite(s["baseline_mase"])):
+        mase = result.decision[:80]
+    return f"published: {result.model} ({result.granularity}, prophet {trusted}); {mase}"
+
+
+def _plot_panel(result: SeriesResult, title: str, baseline: str, unit: str) -> SeriesPlot | None:
+    if result.detail is None:
+        return None
+    history = result.detail["history"]
+    forecast = result.detail["forecast"]
+    return SeriesPlot(
+        title=title,
+        subtitle=_subtitle(result, baseline),
+        history=history,
+        forecast=forecast,
+        backtest_model=result.detail.get("backtest_model"),
+        backtest_baseline=result.detail.get("backtest_baseline"),
+        unit=unit,
+    )
+
+
+def _plot_metadata(panels: list[SeriesPlot], path: Path, alt: str) -> dict[str, dg.MetadataValue]:
+    if not panels:
+        return {}
+    png = render_png(panels)
+    save_png(png, path)
+    return {
+        "actual_vs_forecast": dg.MetadataValue.md(markdown_image(png, alt)),
+        "plot_path": dg.MetadataValue.path(str(path)),
+    }
+
+
+# ---------------------------------------------------------------- assets
 
 
 @dg.asset(
     key=dg.AssetKey(["forecast", "demand_forecast"]),
     group_name="forecast",
-    deps=[dg.AssetKey(["marts", "demand_sku_market_daily"])],
-    kinds={"python", "duckdb"},
+    deps=[dg.AssetKey(["marts", "demand_sku_market_daily"]), dg.AssetKey(["raw", "catalog"])],
+    kinds={"python", "duckdb", "prophet"},
     description=(
-        "Daily unit demand for the top SKU x market series by 90-day revenue, 90 days ahead, with "
-        "Prophet (destination public holidays, weekly and yearly seasonality). Series with under 28 "
-        "days of sales get the seasonal-naive baseline, labelled model='seasonal_naive'."
+        "Daily unit demand 90 days ahead: Prophet per top SKU x market series by 90-day revenue (count or "
+        "revenue share), per category x market for the other SKUs (forecast.demand_category_forecast), with "
+        "destination public holidays and marketplace events. Intermittent series are modelled in weekly "
+        "buckets; nothing is negative. Every series is backtested at rolling origins against the seasonal "
+        "naive; where Prophet did not beat it the rows hold the baseline and is_trusted is false. Metrics "
+        "per origin in forecast.backtest_metrics."
     ),
 )
 def demand_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Fit one model per top series and replace ``forecast.demand_forecast`` with the result."""
-    settings = get_settings().forecast
+    """Backtest and forecast every demand series in parallel, then replace the demand tables."""
+    all_settings = get_settings()
+    settings = all_settings.forecast
     started = time.perf_counter()
     generated_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    config = demand_config(settings)
 
     with warehouse.connect() as conn:
         as_of = latest_order_date(conn)
-        series = select_top_series(conn, settings.top_series) if as_of else []
-        histories = load_histories(conn, series)
+        since = as_of - dt.timedelta(days=settings.history_days - 1) if as_of else None
+        top = select_top_series(conn, settings.top_series, settings.top_revenue_share) if as_of else []
+        histories = load_histories(conn, top, since)
+        categories = sku_categories(conn)
+        category_histories = load_category_histories(conn, top, categories, since) if as_of else {}
     if as_of is None:
-        context.log.warning(f"{DEMAND_MART} is empty: writing an empty forecast")
+        context.log.warning(f"{DEMAND_MART} is empty: writing empty demand forecasts")
+        as_of = dt.date.today()
+    if not categories:
+        context.log.warning(f"{CATALOG} is empty or missing: every other SKU counts as {UNCATEGORISED!r}")
 
-    frames: list[pd.DataFrame] = []
-    models_used: dict[str, int] = {}
-    fit_seconds: list[float] = []
-    total = len(series)
-    for i, (sku, country) in enumerate(series, start=1):
-        raw = histories.get((sku, country), pd.DataFrame(columns=["ds", "y"]))
-        history = fill_daily(raw, end=as_of)
-        with_data = days_with_data(raw)
-        t0 = time.perf_counter()
-        if with_data < MIN_DAYS_WITH_DATA:
-            model_name = "seasonal_naive"
-            reason = f"{with_data} days with sales < {MIN_DAYS_WITH_DATA}"
-            fc = seasonal_naive_forecast(history, settings.horizon_days)
-        else:
-            model_name, reason = "prophet", f"{with_data} days with sales"
-            try:
-                fc = forecast_demand(
-                    history,
-                    country=country,
-                    horizon_days=settings.horizon_days,
-                    seed=settings.seed,
-                    uncertainty_samples=settings.uncertainty_samples,
-                )
-            except (ValueError, RuntimeError) as exc:
-                # One bad series must not cost the other forecasts; the label says what was used.
-                model_name, reason = "seasonal_naive", f"Prophet failed ({type(exc).__name__}: {exc})"
-                context.log.warning(f"series {i}/{total} {sku} x {country}: {reason}; using seasonal naive")
-                fc = seasonal_naive_forecast(history, settings.horizon_days)
-        seconds = time.perf_counter() - t0
-        if model_name == "prophet":
-            fit_seconds.append(seconds)
-        models_used[model_name] = models_used.get(model_name, 0) + 1
-        context.log.info(f"series {i}/{total} {sku} x {country}: {model_name} ({reason}) in {seconds:.2f}s")
-        frames.append(
-            pd.DataFrame(
-                {
-                    "sku": sku,
-                    "destination_country": country,
-                    "forecast_date": fc["ds"].dt.date,
-                    "yhat_units": fc["yhat"].astype(float),
-                    "yhat_lower_units": fc["yhat_lower"].astype(float),
-                    "yhat_upper_units": fc["yhat_upper"].astype(float),
-                    "model": model_name,
-                    "trained_through": as_of,
-                    "generated_at": generated_at,
-                }
-            )
+    tasks, meta = demand_tasks(histories, category_histories, categories, as_of, config, settings.plot_series)
+    workers = resolve_workers(settings)
+    context.log.info(
+        f"demand: {sum(m.level == 'sku' for m in meta)} SKU x market and {sum(m.level == 'category' for m in meta)} "
+        f"category x market series through {as_of}, {workers} worker(s) ({settings.mp_start_method})"
+    )
+    fit_started = time.perf_counter()
+    results = run_tasks(tasks, workers, settings.mp_start_method, _progress(context, "demand"))
+    fit_elapsed = time.perf_counter() - fit_started
+
+    sku_rows, category_rows, metric_rows = demand_frames(results, meta, as_of, generated_at)
+    with warehouse.connect() as conn:
+        counts = replace_tables(
+            conn,
+            {FORECAST_TABLE: (DEMAND_COLUMNS, sku_rows), CATEGORY_TABLE: (CATEGORY_COLUMNS, category_rows)},
+            metric_rows,
+            ["sku", "category"],
         )
 
-    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
-    with warehouse.connect() as conn:
-        written = replace_forecast(conn, rows[OUTPUT_COLUMNS])
-
-    elapsed = time.perf_counter() - started
-    preview = rows.groupby(["sku", "destination_country", "model"], as_index=False, sort=False).agg(
-        first_day=("forecast_date", "min"),
-        units_next_7d=("yhat_units", lambda s: float(s.head(7).sum())),
-        units_horizon=("yhat_units", "sum"),
+    levels = [m.level for m in meta]
+    accuracy = accuracy_summary(results, levels)
+    panels = [
+        p
+        for r, m in zip(results, meta, strict=True)
+        if m.level == "sku"
+        and (p := _plot_panel(r, f"#{m.rank} {m.sku} x {m.country}", "seasonal naive", "units")) is not None
+    ]
+    plots = _plot_metadata(
+        panels, all_settings.data_dir / "forecast" / "plots" / "demand_forecast.png", "demand: actual vs forecast"
+    )
+    preview = (
+        sku_rows.groupby(["revenue_rank", "sku", "destination_country", "model", "is_trusted"], as_index=False)
+        .agg(units_next_7d=("yhat_units", lambda s: float(s.head(7).sum())), units_horizon=("yhat_units", "sum"))
+        .sort_values("revenue_rank")
+        .head(20)
+    )
+    stats = run_stats(results, fit_elapsed, workers)
+    context.log.info(
+        f"demand: {stats['series']} series in {fit_elapsed:.1f}s ({stats['series_per_minute']} series/min), "
+        f"{sum(r.is_trusted for r in results)} trusted"
     )
     return dg.MaterializeResult(
         metadata={
-            "series": dg.MetadataValue.int(total),
-            "rows": dg.MetadataValue.int(written),
-            "models": dg.MetadataValue.json(models_used),
-            "trained_through": dg.MetadataValue.text(str(as_of) if as_of else "none"),
-            "horizon_days": dg.MetadataValue.int(settings.horizon_days),
-            "mean_prophet_seconds_per_series": dg.MetadataValue.float(
-                round(sum(fit_seconds) / len(fit_seconds), 3) if fit_seconds else 0.0
+            "series": dg.MetadataValue.json(dict(Counter(levels))),
+            "rows": dg.MetadataValue.int(counts[FORECAST_TABLE]),
+            "category_rows": dg.MetadataValue.int(counts[CATEGORY_TABLE]),
+            "backtest_metric_rows": dg.MetadataValue.int(counts[METRICS_TABLE]),
+            "models": dg.MetadataValue.json(
+                {
+                    f"{level}:{model}:{granularity}": n
+                    for (level, model, granularity), n in _model_counts(results, levels)
+                }
             ),
-            "elapsed_seconds": dg.MetadataValue.float(round(elapsed, 2)),
-            "preview": dg.MetadataValue.md(markdown_table(preview.head(20))),
+            "trusted": dg.MetadataValue.json(
+                {lv: sum(r.is_trusted for r, x in zip(results, levels, strict=True) if x == lv) for lv in set(levels)}
+            ),
+            "accuracy": dg.MetadataValue.md(markdown_table(accuracy)),
+            "trained_through": dg.MetadataValue.text(str(as_of)),
+            "horizon_days": dg.MetadataValue.int(settings.horizon_days),
+            "backtest_origins": dg.MetadataValue.int(settings.backtest_origins),
+            "run": dg.MetadataValue.json(stats),
+            "elapsed_seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 2)),
+            "preview": dg.MetadataValue.md(markdown_table(preview)),
+            **plots,
+        }
+    )
+
+
+def _model_counts(results: Sequence[SeriesResult], levels: Sequence[str]) -> list[tuple[tuple[str, str, str], int]]:
+    """(level, published model, granularity) -> number of series."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for result, level in zip(results, levels, strict=True):
+        counts[(level, result.model, result.granularity)] += 1
+    return sorted(counts.items())
+
+
+@dg.asset(
+    key=dg.AssetKey(["forecast", "freight_rate_forecast"]),
+    group_name="forecast",
+    deps=[dg.AssetKey(["marts", "risk_lane_weekly"])],
+    kinds={"python", "duckdb", "prophet"},
+    description=(
+        "Weekly USD freight rate per lane x mode, 12 weeks ahead: Prophet on the log rate (last 3 years), "
+        "backtested at rolling origins against the naive forecast (last week's rate); where Prophet did not "
+        "beat it the rows hold the naive forecast and is_trusted is false. Metrics per origin in "
+        "forecast.backtest_metrics."
+    ),
+)
+def freight_rate_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Backtest and forecast every lane x mode in parallel, then replace the freight table."""
+    all_settings = get_settings()
+    settings = all_settings.forecast
+    started = time.perf_counter()
+    generated_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with warehouse.connect() as conn:
+        rates = load_lane_rates(conn)
+    tasks, meta = freight_tasks(rates, freight_config(settings))
+    if settings.plot_series > 0 and tasks:
+        # Plot the lanes whose rate moved most over the last quarter: the ones a planner looks at.
+        moves = []
+        for task in tasks:
+            y = np.asarray(task.y, dtype=float)
+            moves.append(abs(np.log(y[-1] / y[max(len(y) - 13, 0)])))
+        chosen = set(np.argsort(moves, kind="stable")[::-1][: settings.plot_series].tolist())
+        tasks = [
+            SeriesTask(t.series_id, t.kind, t.ds, t.y, t.config, t.country, keep_detail=i in chosen)
+            for i, t in enumerate(tasks)
+        ]
+    workers = resolve_workers(settings)
+    context.log.info(f"freight: {len(tasks)} lane x mode series, {workers} worker(s) ({settings.mp_start_method})")
+    fit_started = time.perf_counter()
+    results = run_tasks(tasks, workers, settings.mp_start_method, _progress(context, "freight"))
+    fit_elapsed = time.perf_counter() - fit_started
+
+    rows, metric_rows = freight_frames(results, meta, generated_at)
+    with warehouse.connect() as conn:
+        counts = replace_tables(conn, {FREIGHT_TABLE: (FREIGHT_COLUMNS, rows)}, metric_rows, ["lane"])
+
+    levels = [f"lane:{m['mode']}" for m in meta]
+    accuracy = accuracy_summary(results, levels)
+    panels = [
+        p
+        for r, m in zip(results, meta, strict=True)
+        if (p := _plot_panel(r, f"{m['lane_id']} {m['mode']}", "naive", f"USD {m['rate_unit'] or ''}")) is not None
+    ]
+    plots = _plot_metadata(
+        panels,
+        all_settings.data_dir / "forecast" / "plots" / "freight_rate_forecast.png",
+        "freight: actual vs forecast",
+    )
+    stats = run_stats(results, fit_elapsed, workers)
+    context.log.info(
+        f"freight: {stats['series']} series in {fit_elapsed:.1f}s, {sum(r.is_trusted for r in results)} trusted"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "series": dg.MetadataValue.int(len(results)),
+            "rows": dg.MetadataValue.int(counts[FREIGHT_TABLE]),
+            "backtest_metric_rows": dg.MetadataValue.int(counts[METRICS_TABLE]),
+            "models": dg.MetadataValue.json(dict(Counter(r.model for r in results))),
+            "trusted": dg.MetadataValue.int(sum(r.is_trusted for r in results)),
+            "accuracy": dg.MetadataValue.md(markdown_table(accuracy)),
+            "trained_through": dg.MetadataValue.text(str(max(m["trained_through"] for m in meta)) if meta else "none"),
+            "horizon_weeks": dg.MetadataValue.int(settings.freight_horizon_weeks),
+            "backtest_origins": dg.MetadataValue.int(settings.freight_backtest_origins),
+            "run": dg.MetadataValue.json(stats),
+            "elapsed_seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 2)),
+            **plots,
         }
     )

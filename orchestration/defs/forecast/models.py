@@ -1,4 +1,11 @@
-"""Demand forecasting models: pure functions on ``(ds, y)`` frames, no Dagster and no warehouse.
+"""Forecasting models: pure functions on ``(ds, y)`` frames, no Dagster and no warehouse.
+
+Two families:
+
+- baselines: the seasonal naive ("same day last week", or last week's total for weekly
+  series; with a season of one step it is the plain naive "last value");
+- Prophet (MAP fit with L-BFGS, no MCMC), with the destination's public holidays and
+  marketplace events (:mod:`.calendar`), optionally on weekly buckets or on the log scale.
 
 Prophet is imported inside the functions that fit it, so that loading the Dagster definitions
 stays fast and does not print Prophet's import-time chatter.
@@ -7,10 +14,18 @@ stays fast and does not print Prophet's import-time chatter.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from orchestration.defs.forecast.calendar import WEEKLY_REGRESSORS, holiday_frame, weekly_calendar_regressors
 
 logger = logging.getLogger(__name__)
 
@@ -20,25 +35,41 @@ INTERVAL_WIDTH = 0.80
 FORECAST_COLUMNS = ["ds", "yhat", "yhat_lower", "yhat_upper"]
 #: A yearly seasonality needs one full cycle in the history to be estimated at all.
 MIN_DAYS_FOR_YEARLY = 365
+#: Fourier order of the yearly seasonality of daily demand. Prophet's default (10) spends 20
+#: columns on a curve that two years of noisy daily sales cannot pin down; 6 keeps monthly
+#: shape (peak season, summer dip) and makes every fit cheaper.
+DAILY_YEARLY_ORDER = 6
+#: Fourier order of the yearly seasonality of weekly series (demand buckets and freight).
+WEEKLY_YEARLY_ORDER = 5
 
 # Third-party loggers that report every Stan run at INFO level.
-_NOISY_LOGGERS = ("cmdstanpy", "prophet", "prophet.models", "prophet.plot")
+_NOISY_LOGGERS = ("prophet", "prophet.models")
 
 
 def quiet_stan_logs() -> None:
-    """Raise cmdstanpy's and Prophet's loggers to WARNING; our own loggers are untouched.
+    """Quiet cmdstanpy and Prophet; our own loggers are untouched.
 
-    cmdstanpy's ``get_logger()`` sets its logger to DEBUG and adds a handler the first time it
-    is called, so it is called here first: a level set before that would be overwritten.
+    Prophet's loggers go to WARNING. cmdstanpy's goes to CRITICAL: besides INFO lines for
+    every Stan run it logs an ERROR when L-BFGS stops early, a case the fitting code handles
+    (Newton fallback, counted in :attr:`ProphetFit.newton_fallback`) and, when Newton fails
+    too, reports as the series' decision. cmdstanpy's ``get_logger()`` sets its logger to
+    DEBUG and adds a handler the first time it is called, so it is called here first: a level
+    set before that would be overwritten. ``prophet.plot`` logs an ERROR on import when plotly
+    is missing; we never use Prophet's plotting (plots are drawn with matplotlib in
+    :mod:`.plots`), so that logger is raised to CRITICAL before Prophet is imported.
     """
+    logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)
     try:
         from cmdstanpy.utils import get_logger
 
-        get_logger()
+        get_logger().setLevel(logging.CRITICAL)
     except ImportError:  # pragma: no cover - cmdstanpy is a dependency of prophet
         pass
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# ---------------------------------------------------------------- frames
 
 
 def fill_daily(history: pd.DataFrame, end: dt.date | pd.Timestamp | None = None) -> pd.DataFrame:
@@ -60,11 +91,88 @@ def fill_daily(history: pd.DataFrame, end: dt.date | pd.Timestamp | None = None)
     return filled.reset_index()[["ds", "y"]]
 
 
-def _future_dates(history: pd.DataFrame, horizon_days: int) -> pd.DatetimeIndex:
-    if horizon_days < 1:
-        raise ValueError(f"horizon_days must be >= 1, got {horizon_days}")
+def days_with_data(history: pd.DataFrame) -> int:
+    """Days with a positive value: what 'enough history' is measured in (zeros are filled, not data)."""
+    if history.empty:
+        return 0
+    return int((history["y"].astype(float) > 0).sum())
+
+
+def average_demand_interval(daily: pd.DataFrame, window_days: int = 365) -> float:
+    """ADI (Syntetos & Boylan): days per day with sales over the last ``window_days``.
+
+    1.0 means a sale every day; above 1.32 demand is intermittent (the classic cut-off),
+    and forecasting each day on its own mostly forecasts noise. Infinite with no sales.
+    """
+    recent = daily.tail(window_days)
+    sold = int((recent["y"] > 0).sum())
+    return float(len(recent) / sold) if sold else float("inf")
+
+
+def to_weekly(daily: pd.DataFrame) -> pd.DataFrame:
+    """Sum a gap-free daily frame into 7-day buckets ending on its last day.
+
+    ``ds`` is each bucket's last day. An incomplete oldest bucket is dropped: a partial week
+    would read as a demand drop.
+    """
+    frame = _validate_history(daily)
+    n_weeks = len(frame) // 7
+    if n_weeks == 0:
+        return pd.DataFrame({"ds": pd.Series([], dtype="datetime64[ns]"), "y": pd.Series([], dtype=float)})
+    tail = frame.iloc[len(frame) - 7 * n_weeks :]
+    sums = tail["y"].to_numpy().reshape(n_weeks, 7).sum(axis=1)
+    ends = tail["ds"].to_numpy()[6::7]
+    return pd.DataFrame({"ds": pd.to_datetime(ends), "y": sums.astype(float)})
+
+
+def weekday_profile(daily: pd.DataFrame, weeks: int = 52, prior_units_per_day: float = 1.0) -> np.ndarray:
+    """Share of a week's units on each weekday (Monday first), summing to 1.
+
+    Counted over the last ``weeks`` weeks and shrunk towards an even split by adding
+    ``prior_units_per_day`` to every weekday, so that a handful of sales on Tuesdays does not
+    put the whole next week's demand on Tuesday.
+    """
+    frame = _validate_history(daily).tail(7 * weeks)
+    units = np.zeros(7)
+    np.add.at(units, frame["ds"].dt.day_of_week.to_numpy(), frame["y"].clip(lower=0).to_numpy())
+    units += prior_units_per_day
+    return units / units.sum()
+
+
+def spread_weekly(weekly: pd.DataFrame, profile: np.ndarray, horizon_days: int) -> pd.DataFrame:
+    """Daily rows from weekly bucket forecasts: each bucket's values split by the weekday profile.
+
+    Every bucket holds each weekday once, so the days of a bucket add up to the bucket again
+    (interval bounds included: the sum of seven daily upper bounds is the weekly upper bound).
+    Returns the first ``horizon_days`` days.
+    """
+    rows = []
+    for row in weekly.itertuples(index=False):
+        days = pd.date_range(pd.Timestamp(row.ds) - pd.Timedelta(days=6), row.ds, freq="D")
+        share = profile[days.day_of_week]
+        rows.append(
+            pd.DataFrame(
+                {
+                    "ds": days,
+                    "yhat": row.yhat * share,
+                    "yhat_lower": row.yhat_lower * share,
+                    "yhat_upper": row.yhat_upper * share,
+                }
+            )
+        )
+    if not rows:
+        return pd.DataFrame(columns=FORECAST_COLUMNS)
+    out = pd.concat(rows, ignore_index=True).head(horizon_days)
+    if len(out) < horizon_days:
+        raise ValueError(f"spread_weekly: {len(weekly)} weeks cover {len(out)} days < horizon {horizon_days}")
+    return out[FORECAST_COLUMNS]
+
+
+def _future_dates(history: pd.DataFrame, horizon: int, step_days: int = 1) -> pd.DatetimeIndex:
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
     last = pd.Timestamp(history["ds"].max())
-    return pd.date_range(last + pd.Timedelta(days=1), periods=horizon_days, freq="D", name="ds")
+    return pd.DatetimeIndex([last + pd.Timedelta(days=step_days * (i + 1)) for i in range(horizon)], name="ds")
 
 
 def _residual_band(residuals: np.ndarray, width: float = INTERVAL_WIDTH) -> tuple[float, float]:
@@ -95,26 +203,286 @@ def _validate_history(history: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("ds").reset_index(drop=True)
 
 
-def seasonal_naive_forecast(history: pd.DataFrame, horizon_days: int, season_days: int = 7) -> pd.DataFrame:
-    """Baseline: each future day repeats the same weekday of the last observed week.
+# ---------------------------------------------------------------- baselines
 
-    This is the baseline every forecast is judged against in backtests. The interval comes
-    from the quantiles of the in-sample seasonal differences ``y[t] - y[t - 7]``, i.e. how far
-    "same day last week" has historically been off. Histories shorter than a week are padded
-    at the start with zeros (no sales before the first row).
+
+def seasonal_naive_forecast(
+    history: pd.DataFrame,
+    horizon_days: int,
+    season_days: int = 7,
+    step_days: int = 1,
+    floor: bool = True,
+    width: float = INTERVAL_WIDTH,
+) -> pd.DataFrame:
+    """Baseline: each future step repeats the value one season earlier.
+
+    Daily demand: ``season_days=7`` ("same weekday last week"). Weekly buckets and weekly
+    freight rates: ``step_days=7`` and ``season_days=1`` (last week's value, the naive
+    forecast); ``horizon_days`` then counts steps. Histories shorter than a season are
+    padded at the start with zeros (no sales before the first row).
+
+    The interval at a step ``h`` ahead comes from the quantiles of the in-sample differences
+    at the lag the forecast actually reaches back, ``season * ceil(h / season)`` (7 days for
+    the first week, 14 for the second, ...): how far a value that many steps old has
+    historically been off. So the band widens with the horizon as the baseline's error does.
+    Lags longer than the history use the longest lag it has.
     """
     frame = _validate_history(history)
     if len(frame) < season_days:
-        pad_start = frame["ds"].max() - pd.Timedelta(days=season_days - 1)
-        frame = fill_daily(pd.concat([pd.DataFrame({"ds": [pad_start], "y": [0.0]}), frame]))
+        first = frame["ds"].min()
+        pad = [first - pd.Timedelta(days=step_days * k) for k in range(season_days - len(frame), 0, -1)]
+        frame = pd.concat([pd.DataFrame({"ds": pad, "y": 0.0}), frame], ignore_index=True)
     y = frame["y"].to_numpy()
     last_season = y[-season_days:]
-    future = _future_dates(frame, horizon_days)
+    future = _future_dates(frame, horizon_days, step_days)
     steps = np.arange(horizon_days)
     yhat = last_season[steps % season_days]
-    lo, hi = _residual_band(y[season_days:] - y[:-season_days])
+    lags = season_days * (steps // season_days + 1)
+    bands: dict[int, tuple[float, float]] = {}
+    longest = max(season_days, (len(y) - 1) // season_days * season_days)
+    for lag in np.unique(lags):
+        usable = int(min(lag, longest))
+        bands[int(lag)] = _residual_band(y[usable:] - y[:-usable], width) if usable < len(y) else (0.0, 0.0)
+    lo = np.array([bands[int(lag)][0] for lag in lags])
+    hi = np.array([bands[int(lag)][1] for lag in lags])
     out = pd.DataFrame({"ds": future, "yhat": yhat, "yhat_lower": yhat + lo, "yhat_upper": yhat + hi})
-    return _floor(out)[FORECAST_COLUMNS].reset_index(drop=True)
+    return (_floor(out) if floor else out)[FORECAST_COLUMNS].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- Prophet
+
+
+@dataclass(frozen=True)
+class ProphetConfig:
+    """How one Prophet model is set up; the same for every fit of a series' backtest."""
+
+    #: Fourier order of the yearly seasonality; 0 leaves it out.
+    yearly_order: int = DAILY_YEARLY_ORDER
+    #: Day-of-week seasonality (daily data only).
+    weekly_seasonality: bool = True
+    #: ISO code of the market whose holidays and marketplace events are modelled, or None.
+    country: str | None = None
+    #: Calendar as weekly regressors (days of each kind per 7-day bucket) instead of daily holidays.
+    weekly_calendar: bool = False
+    #: Fit on log(y) and exponentiate back: positive series whose changes are relative (freight).
+    log_scale: bool = False
+    #: Clip the forecast and its bounds at zero (demand).
+    floor_zero: bool = True
+    #: 0: interval from in-sample residual quantiles; > 0: Prophet's simulated interval.
+    uncertainty_samples: int = 0
+    interval_width: float = INTERVAL_WIDTH
+    n_changepoints: int = 25
+    #: Share of the history where the trend may change (Prophet's default: the first 80%).
+    changepoint_range: float = 0.8
+
+
+@dataclass
+class ProphetFit:
+    """A forecast and the fitted parameters, to warm-start the next fit of the same series."""
+
+    forecast: pd.DataFrame
+    params: dict[str, Any]
+    #: L-BFGS stopped abnormally and Newton's method produced this fit.
+    newton_fallback: bool = False
+
+
+def _fast_backend_class():
+    """A cmdstanpy backend that writes Stan's JSON inputs with the C JSON encoder.
+
+    Prophet hands cmdstanpy nested lists, which cmdstanpy's writer (stanio) walks value by
+    value in pure Python: about a third of a fit's time for two years of daily data. The
+    files are the same JSON (``json.dumps`` prints floats with ``repr``), so fits are
+    identical (``test_fast_backend_gives_the_same_fit``). Stan's output goes to a temporary
+    folder removed after each fit instead of piling up until the process exits.
+    """
+    from prophet.models import CmdStanPyBackend
+
+    class FastJsonBackend(CmdStanPyBackend):
+        newton_fallback = False
+
+        def fit(self, stan_init: dict[str, Any], stan_data: dict[str, Any], **kwargs: Any) -> dict[str, np.ndarray]:
+            if "inits" not in kwargs and "init" in kwargs:
+                stan_init = self.sanitize_custom_inits(stan_init, kwargs.pop("init"))
+            inits, data = self.prepare_data(stan_init, stan_data)
+            workdir = Path(tempfile.mkdtemp(prefix="tw-stan-"))
+            try:
+                (workdir / "data.json").write_text(json.dumps(data))
+                (workdir / "inits.json").write_text(json.dumps(inits))
+                args: dict[str, Any] = {
+                    "data": str(workdir / "data.json"),
+                    "inits": str(workdir / "inits.json"),
+                    "algorithm": "Newton" if data["T"] < 100 else "LBFGS",
+                    "iter": int(1e4),
+                    "output_dir": str(workdir),
+                }
+                args.update(kwargs)
+                try:
+                    self.stan_fit = self.model.optimize(**args)
+                except RuntimeError:
+                    if args["algorithm"] == "Newton":
+                        raise
+                    self.newton_fallback = True
+                    args["algorithm"] = "Newton"
+                    self.stan_fit = self.model.optimize(**args)
+                params = self.stan_to_dict_numpy(self.stan_fit.column_names, self.stan_fit.optimized_params_np)
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+            return {name: value.reshape((1, -1)) for name, value in params.items()}
+
+    return FastJsonBackend
+
+
+_BACKEND_CLASS: type | None = None
+
+
+def _backend():
+    global _BACKEND_CLASS
+    if _BACKEND_CLASS is None:
+        _BACKEND_CLASS = _fast_backend_class()
+    return _BACKEND_CLASS()
+
+
+def warm_start_params(model: Any) -> dict[str, Any]:
+    """Fitted parameters as Stan inits (Prophet's documented warm-start recipe)."""
+    params = {name: model.params[name][0][0] for name in ("k", "m", "sigma_obs")}
+    params.update({name: model.params[name][0] for name in ("delta", "beta")})
+    return params
+
+
+def fit_prophet(
+    train: pd.DataFrame,
+    future: pd.DatetimeIndex,
+    config: ProphetConfig,
+    seed: int,
+    init: dict[str, Any] | None = None,
+    fast_backend: bool = True,
+) -> ProphetFit:
+    """Fit Prophet on ``train`` (ds, y) and forecast the dates in ``future``.
+
+    ``init`` warm-starts the optimizer from another fit of the same series (a backtest
+    origin): L-BFGS then needs fewer iterations to reach (about) the same optimum.
+
+    The interval is Prophet's simulated one when ``config.uncertainty_samples > 0`` (seeded
+    with ``seed``, NumPy's global state restored afterwards), otherwise ``yhat`` plus the
+    quantiles of the in-sample residuals: a noise band that does not widen with the horizon.
+    On the log scale the band is applied before exponentiating, so it is relative.
+    """
+    quiet_stan_logs()
+    from prophet import Prophet
+
+    frame = _validate_history(train)
+    if len(frame) < 2:
+        raise ValueError(f"Prophet needs at least two points of history, got {len(frame)}")
+    y = frame["y"].to_numpy()
+    if config.log_scale:
+        if (y <= 0).any():
+            raise ValueError("log-scale Prophet needs a positive series")
+        y = np.log(y)
+    fit_frame = pd.DataFrame({"ds": frame["ds"], "y": y})
+    future = pd.DatetimeIndex(future, name="ds")
+
+    holidays = None
+    if config.country and not config.weekly_calendar:
+        holidays = holiday_frame(config.country, fit_frame["ds"].min().year, future.max().year).copy()
+    model = Prophet(
+        growth="linear",
+        yearly_seasonality=False,  # added below with our own order and history rule
+        weekly_seasonality=config.weekly_seasonality,
+        daily_seasonality=False,
+        holidays=holidays,
+        n_changepoints=min(config.n_changepoints, max(len(fit_frame) // 4, 1)),
+        changepoint_range=config.changepoint_range,
+        interval_width=config.interval_width,
+        uncertainty_samples=max(int(config.uncertainty_samples), 0),
+    )
+    if config.yearly_order > 0:
+        # Same terms as Prophet's built-in yearly seasonality. Added by hand because the
+        # built-in one warns below two years of history, and we deliberately fit it from
+        # one full cycle (see daily_demand_config) with a low Fourier order.
+        model.add_seasonality(name="yearly", period=365.25, fourier_order=config.yearly_order)
+    future_frame = pd.DataFrame({"ds": future})
+    if config.country and config.weekly_calendar:
+        regressors = weekly_calendar_regressors(config.country, pd.concat([fit_frame["ds"], future_frame["ds"]]))
+        train_part = regressors.iloc[: len(fit_frame)].reset_index(drop=True)
+        future_part = regressors.iloc[len(fit_frame) :].reset_index(drop=True)
+        for name in WEEKLY_REGRESSORS:
+            if train_part[name].nunique() > 1:  # an event never seen in training has nothing to learn from
+                model.add_regressor(name)
+                fit_frame[name] = train_part[name].to_numpy()
+                future_frame[name] = future_part[name].to_numpy()
+    if fast_backend:
+        model.stan_backend = _backend()
+    fit_kwargs: dict[str, Any] = {"seed": int(seed) % 2**32}
+    if init is not None:
+        fit_kwargs["init"] = init
+    model.fit(fit_frame, **fit_kwargs)
+
+    if config.uncertainty_samples > 0:
+        state = np.random.get_state()
+        np.random.seed(int(seed) % 2**32)
+        try:
+            predicted = model.predict(future_frame)
+        finally:
+            np.random.set_state(state)
+        out = predicted[FORECAST_COLUMNS].copy()
+    else:
+        both = pd.concat([fit_frame.drop(columns="y"), future_frame], ignore_index=True)
+        predicted = model.predict(both)
+        fitted = predicted["yhat"].to_numpy()[: len(fit_frame)]
+        lo, hi = _residual_band(fit_frame["y"].to_numpy() - fitted, config.interval_width)
+        ahead = predicted.iloc[len(fit_frame) :].reset_index(drop=True)
+        out = pd.DataFrame(
+            {
+                "ds": ahead["ds"],
+                "yhat": ahead["yhat"],
+                "yhat_lower": ahead["yhat"] + lo,
+                "yhat_upper": ahead["yhat"] + hi,
+            }
+        )
+    if config.log_scale:
+        for col in ("yhat", "yhat_lower", "yhat_upper"):
+            out[col] = np.exp(out[col])
+    if config.floor_zero:
+        out = _floor(out)
+    values = out[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()
+    if not np.isfinite(values).all():
+        raise ValueError(f"Prophet produced non-finite values for a series of {len(frame)} points")
+    return ProphetFit(
+        forecast=out[FORECAST_COLUMNS].reset_index(drop=True),
+        params=warm_start_params(model),
+        newton_fallback=bool(getattr(model.stan_backend, "newton_fallback", False)),
+    )
+
+
+def daily_demand_config(
+    country: str, history_days: int, uncertainty_samples: int = 0, width: float = INTERVAL_WIDTH
+) -> ProphetConfig:
+    """Daily demand: weekly seasonality, yearly when a full year is there, holidays and events.
+
+    Prophet's ``auto`` rule wants two years for a yearly seasonality, which a two-year history
+    of 730 days misses by one day; one full cycle is enough to estimate it.
+    """
+    return ProphetConfig(
+        yearly_order=DAILY_YEARLY_ORDER if history_days >= MIN_DAYS_FOR_YEARLY else 0,
+        weekly_seasonality=True,
+        country=country,
+        uncertainty_samples=uncertainty_samples,
+        interval_width=width,
+    )
+
+
+def weekly_demand_config(
+    country: str, history_weeks: int, uncertainty_samples: int = 0, width: float = INTERVAL_WIDTH
+) -> ProphetConfig:
+    """Weekly buckets of intermittent demand: yearly seasonality and calendar regressors."""
+    return ProphetConfig(
+        yearly_order=WEEKLY_YEARLY_ORDER if history_weeks >= 52 else 0,
+        weekly_seasonality=False,
+        country=country,
+        weekly_calendar=True,
+        uncertainty_samples=uncertainty_samples,
+        interval_width=width,
+    )
 
 
 def forecast_demand(
@@ -124,86 +492,14 @@ def forecast_demand(
     seed: int,
     uncertainty_samples: int = 0,
 ) -> pd.DataFrame:
-    """Daily demand forecast with Prophet, the destination's public holidays and seasonality.
+    """Daily demand forecast with Prophet, the destination's holidays, events and seasonality.
 
     ``history`` is a gap-free daily ``(ds, y)`` frame (see :func:`fill_daily`). Returns
     ``(ds, yhat, yhat_lower, yhat_upper)`` for the ``horizon_days`` days after its last day,
-    floored at zero.
-
-    Model: linear trend, weekly seasonality, yearly seasonality when the history covers at
-    least one full year (Prophet's ``auto`` rule wants two, which a two-year sample history of
-    730 days misses by one day), and the public holidays of ``country`` (ISO code, through the
-    ``holidays`` package).
-
-    Determinism: the MAP fit starts from Prophet's deterministic initial values and Stan is
-    given ``seed``, so the same history and seed give the same numbers.
-
-    Interval (80%), two honest ways:
-
-    - ``uncertainty_samples == 0`` (the default, fast): Prophet draws nothing, so the band is
-      ``yhat`` plus the 10% and 90% quantiles of the in-sample residuals. It reflects the
-      observed day-to-day noise but not trend uncertainty, so it does not widen with the
-      horizon: read it as a noise band, not a full predictive interval.
-    - ``uncertainty_samples > 0``: Prophet's own simulated interval (trend changes and noise).
-      Prophet draws from NumPy's global generator, so it is seeded with ``seed`` for the
-      prediction and its previous state restored afterwards.
+    floored at zero. Same history and seed, same numbers: the MAP fit starts from Prophet's
+    deterministic initial values and Stan is given ``seed``.
     """
-    quiet_stan_logs()
-    from prophet import Prophet
-    from prophet.make_holidays import get_country_holidays_class
-
     frame = _validate_history(history)
-    if len(frame) < 2:
-        raise ValueError(f"Prophet needs at least two days of history, got {len(frame)}")
-    try:
-        get_country_holidays_class(country)
-    except AttributeError as exc:
-        raise ValueError(
-            f"No public-holiday calendar for country {country!r} in the holidays package: "
-            "use an ISO 3166 alpha-2 code from dbt_project/seeds/markets.csv"
-        ) from exc
-
     span_days = (frame["ds"].max() - frame["ds"].min()).days + 1
-    model = Prophet(
-        growth="linear",
-        yearly_seasonality=span_days >= MIN_DAYS_FOR_YEARLY,
-        weekly_seasonality=True,
-        daily_seasonality=False,
-        interval_width=INTERVAL_WIDTH,
-        uncertainty_samples=max(int(uncertainty_samples), 0),
-    )
-    model.add_country_holidays(country_name=country)
-    model.fit(frame, seed=int(seed))
-
-    future = pd.DataFrame({"ds": _future_dates(frame, horizon_days)})
-    if uncertainty_samples > 0:
-        state = np.random.get_state()
-        np.random.seed(int(seed) % 2**32)
-        try:
-            predicted = model.predict(future)
-        finally:
-            np.random.set_state(state)
-        out = predicted[FORECAST_COLUMNS].copy()
-    else:
-        fitted = model.predict(frame[["ds"]])
-        lo, hi = _residual_band(frame["y"].to_numpy() - fitted["yhat"].to_numpy())
-        predicted = model.predict(future)
-        out = pd.DataFrame(
-            {
-                "ds": predicted["ds"],
-                "yhat": predicted["yhat"],
-                "yhat_lower": predicted["yhat"] + lo,
-                "yhat_upper": predicted["yhat"] + hi,
-            }
-        )
-    out = _floor(out)
-    if not np.isfinite(out[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()).all():
-        raise ValueError(f"Prophet produced non-finite values for a {country} series of {len(frame)} days")
-    return out[FORECAST_COLUMNS].reset_index(drop=True)
-
-
-def days_with_data(history: pd.DataFrame) -> int:
-    """Days with a positive value: what 'enough history' is measured in (zeros are filled, not data)."""
-    if history.empty:
-        return 0
-    return int((history["y"].astype(float) > 0).sum())
+    config = daily_demand_config(country, span_days, uncertainty_samples)
+    return fit_prophet(frame, _future_dates(frame, horizon_days), config, seed).forecast

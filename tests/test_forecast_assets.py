@@ -1,0 +1,237 @@
+"""Forecast assets against a temporary warehouse: tables, columns, replacement, plots."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestration.defs.forecast.assets import demand_forecast, freight_rate_forecast, select_top_series
+from orchestration.defs.forecast.tables import DEMAND_COLUMNS, FREIGHT_COLUMNS
+from orchestration.lib.settings import get_settings
+from orchestration.lib.warehouse import WarehouseResource
+from tests.test_forecast import random_walk_series, synthetic_series
+
+END = dt.date(2024, 6, 30)
+#: The stock-out alert's contract on forecast.demand_forecast.
+ALERT_COLUMNS = [
+    "sku",
+    "destination_country",
+    "forecast_date",
+    "yhat_units",
+    "yhat_lower_units",
+    "yhat_upper_units",
+    "model",
+    "trained_through",
+    "generated_at",
+]
+
+
+def create_demand_mart(path: Path, series: dict[tuple[str, str], pd.DataFrame], categories: dict[str, str]) -> None:
+    """A ``marts.demand_sku_market_daily`` with rows only on days with sales, like the dbt mart, and a catalog."""
+    frames = []
+    for (sku, country), history in series.items():
+        sold = history[history["y"] > 0]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "sku": sku,
+                    "destination_country": country,
+                    "order_date": pd.to_datetime(sold["ds"]).dt.date,
+                    "orders": np.ceil(sold["y"] / 2).astype(int),
+                    "units": sold["y"].round().astype(int),
+                    "revenue_usd": sold["y"].round() * 10.0,
+                }
+            )
+        )
+    rows = pd.concat(frames, ignore_index=True)
+    catalog = pd.DataFrame(list(categories.items()), columns=["sku", "category"])
+    conn = duckdb.connect(str(path))
+    try:
+        conn.execute("CREATE SCHEMA marts")
+        conn.execute("CREATE SCHEMA raw")
+        conn.execute(
+            "CREATE TABLE marts.demand_sku_market_daily (sku VARCHAR, destination_country VARCHAR, "
+            "order_date DATE, orders INTEGER, units INTEGER, revenue_usd DOUBLE)"
+        )
+        conn.register("rows_df", rows)
+        conn.execute("INSERT INTO marts.demand_sku_market_daily SELECT * FROM rows_df")
+        conn.register("catalog_df", catalog)
+        conn.execute("CREATE TABLE raw.catalog AS SELECT * FROM catalog_df")
+    finally:
+        conn.close()
+
+
+def create_lane_mart(path: Path, lanes: dict[tuple[str, str], np.ndarray], weeks: pd.DatetimeIndex) -> None:
+    frames = [
+        pd.DataFrame(
+            {
+                "lane_id": lane,
+                "mode": mode,
+                "origin_country": "CN",
+                "destination_country": lane[-5:-3],
+                "rate_unit": "per_container",
+                "rate_week": weeks.date,
+                "rate_usd": rates,
+            }
+        )
+        for (lane, mode), rates in lanes.items()
+    ]
+    conn = duckdb.connect(str(path))
+    try:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        conn.register("lanes_df", pd.concat(frames, ignore_index=True))
+        conn.execute("CREATE TABLE marts.risk_lane_weekly AS SELECT * FROM lanes_df")
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def settings_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Settings pointing at tmp paths, read fresh (get_settings is cached)."""
+    monkeypatch.setenv("TRADEWINDS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TRADEWINDS_FORECAST__TOP_SERIES", "3")
+    monkeypatch.setenv("TRADEWINDS_FORECAST__HORIZON_DAYS", "30")
+    monkeypatch.setenv("TRADEWINDS_FORECAST__WORKERS", "1")
+    monkeypatch.setenv("TRADEWINDS_FORECAST__PLOT_SERIES", "2")
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def read(path: Path, sql: str) -> pd.DataFrame:
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        return conn.execute(sql).df()
+    finally:
+        conn.close()
+
+
+def test_select_top_series_by_count_or_revenue_share(tmp_path: Path) -> None:
+    create_demand_mart(
+        tmp_path / "w.duckdb",
+        {
+            ("OLD-BIG", "US"): synthetic_series(dt.date(2023, 1, 1), dt.date(2024, 1, 31), level=500.0),
+            ("A", "DE"): synthetic_series(dt.date(2024, 1, 1), END, level=30.0),
+            ("B", "US"): synthetic_series(dt.date(2024, 1, 1), END, level=60.0),
+            ("B", "JP"): synthetic_series(dt.date(2024, 5, 1), END, level=10.0),
+        },
+        {},
+    )
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        assert select_top_series(conn, 2) == [("B", "US"), ("A", "DE")]
+        assert select_top_series(conn, 10) == [("B", "US"), ("A", "DE"), ("B", "JP")]
+        assert select_top_series(conn, 0) == []
+        # Revenue shares over the last 90 days: B/US ~0.6, A/DE ~0.3, B/JP ~0.1.
+        assert select_top_series(conn, 0, revenue_share=0.5) == [("B", "US")]
+        assert select_top_series(conn, 0, revenue_share=0.85) == [("B", "US"), ("A", "DE")]
+        assert select_top_series(conn, 3, revenue_share=0.5) == [("B", "US"), ("A", "DE"), ("B", "JP")]
+    finally:
+        conn.close()
+
+
+def test_demand_forecast_writes_sku_category_and_backtest_tables(settings_env: Path) -> None:
+    warehouse = settings_env / "warehouse.duckdb"
+    create_demand_mart(
+        warehouse,
+        {
+            ("SKU-1", "US"): synthetic_series(dt.date(2023, 7, 1), END, level=40.0, holiday_lift=15.0, seed=1),
+            # Loses to "same day last week": published as the baseline, flagged not trusted.
+            ("SKU-2", "DE"): random_walk_series(seed=1, start="2023-10-01", end=END.isoformat()),
+            # Ten days of sales: too little for a model.
+            ("SKU-3", "JP"): synthetic_series(dt.date(2024, 6, 21), END, level=80.0, seed=3),
+            # Outside top_series=3: forecast in its category, with SKU-5.
+            ("SKU-4", "US"): synthetic_series(dt.date(2023, 9, 1), END, level=2.0, seed=4),
+            ("SKU-5", "US"): synthetic_series(dt.date(2023, 9, 1), END, level=3.0, seed=5),
+        },
+        {"SKU-1": "toys", "SKU-2": "tools", "SKU-3": "toys", "SKU-4": "pet", "SKU-5": "pet"},
+    )
+    resources = {"warehouse": WarehouseResource(path=str(warehouse))}
+
+    result = dg.materialize([demand_forecast], resources=resources)
+    assert result.success
+    meta = result.asset_materializations_for_node("forecast__demand_forecast")[0].metadata
+    assert meta["series"].value == {"sku": 3, "category": 1}
+    assert meta["rows"].value == 90 and meta["category_rows"].value == 30
+    png = meta["actual_vs_forecast"].value.split("base64,", 1)[1].rstrip(")")
+    assert base64.b64decode(png).startswith(b"\x89PNG")
+    assert (settings_env / "data" / "forecast" / "plots" / "demand_forecast.png").stat().st_size > 1000
+    assert "median_mase_prophet" in meta["accuracy"].value
+
+    # A second night replaces the rows instead of appending.
+    assert dg.materialize([demand_forecast], resources=resources).success
+    frame = read(warehouse, "SELECT * FROM forecast.demand_forecast")
+    assert list(frame.columns[: len(ALERT_COLUMNS)]) == ALERT_COLUMNS
+    assert list(frame.columns) == list(DEMAND_COLUMNS)
+    assert len(frame) == 90
+    by_series = frame.groupby(["sku", "destination_country"]).agg(
+        model=("model", "first"), trusted=("is_trusted", "first"), beat=("beat_baseline", "first"), n=("model", "size")
+    )
+    assert by_series.loc[("SKU-1", "US")].to_dict() == {"model": "prophet", "trusted": True, "beat": True, "n": 30}
+    assert by_series.loc[("SKU-2", "DE")].to_dict() == {
+        "model": "seasonal_naive",
+        "trusted": False,
+        "beat": False,
+        "n": 30,
+    }
+    sku3 = by_series.loc[("SKU-3", "JP")]
+    assert sku3["model"] == "seasonal_naive" and not sku3["trusted"] and pd.isna(sku3["beat"])
+    assert set(frame["trained_through"].dt.date) == {END}
+    assert frame["forecast_date"].min().date() == END + dt.timedelta(days=1)
+    assert (frame[["yhat_units", "yhat_lower_units", "yhat_upper_units"]] >= 0).all().all()
+    assert frame["generated_at"].nunique() == 1
+    sku1 = frame[frame["sku"] == "SKU-1"].iloc[0]
+    assert sku1["prophet_mase"] < sku1["baseline_mase"] and sku1["backtest_origins"] == 2
+    assert sku1["category"] == "toys"
+    assert sorted(frame.groupby("sku")["revenue_rank"].first()) == [1, 2, 3]
+
+    category = read(warehouse, "SELECT * FROM forecast.demand_category_forecast")
+    assert set(zip(category["category"], category["destination_country"], strict=True)) == {("pet", "US")}
+    assert set(category["skus"]) == {2} and len(category) == 30
+
+    metrics = read(warehouse, "SELECT * FROM forecast.backtest_metrics")
+    assert set(metrics["series_level"]) == {"sku", "category"}
+    sku1_metrics = metrics[metrics["series_id"] == "SKU-1|US"]
+    assert len(sku1_metrics) == 4  # 2 origins x (prophet, seasonal naive)
+    assert set(sku1_metrics["n_points"]) == {30}
+
+
+def test_freight_forecast_writes_lanes_and_keeps_demand_metrics(settings_env: Path) -> None:
+    warehouse = settings_env / "warehouse.duckdb"
+    create_demand_mart(warehouse, {("SKU-1", "US"): synthetic_series(dt.date(2024, 1, 1), END, seed=1)}, {})
+    weeks = pd.date_range("2022-01-03", "2024-06-24", freq="7D")
+    rng = np.random.default_rng(2)
+    lanes = {
+        ("CNSHA-USLAX", "ocean_fcl_40ft"): 2000 * np.exp(np.cumsum(rng.normal(0, 0.05, len(weeks)))),
+        ("CNSHA-DEHAM", "air"): 4 + np.sin(np.arange(len(weeks)) / 8) + rng.normal(0, 0.05, len(weeks)),
+    }
+    create_lane_mart(warehouse, lanes, weeks)
+    resources = {"warehouse": WarehouseResource(path=str(warehouse))}
+    assert dg.materialize([demand_forecast], resources=resources).success
+    result = dg.materialize([freight_rate_forecast], resources=resources)
+    assert result.success
+    meta = result.asset_materializations_for_node("forecast__freight_rate_forecast")[0].metadata
+    assert meta["series"].value == 2 and meta["rows"].value == 24
+
+    frame = read(warehouse, "SELECT * FROM forecast.freight_rate_forecast ORDER BY lane_id, mode, forecast_week")
+    assert list(frame.columns) == list(FREIGHT_COLUMNS)
+    assert frame.groupby(["lane_id", "mode"]).size().to_dict() == {
+        ("CNSHA-DEHAM", "air"): 12,
+        ("CNSHA-USLAX", "ocean_fcl_40ft"): 12,
+    }
+    assert frame["forecast_week"].min().date() == dt.date(2024, 7, 1)
+    assert (frame[["yhat_rate_usd", "yhat_lower_rate_usd", "yhat_upper_rate_usd"]] > 0).all().all()
+    assert set(frame["model"]) <= {"prophet", "naive"}
+    assert (frame["is_trusted"] == (frame["model"] == "prophet")).all()
+
+    metrics = read(warehouse, "SELECT series_level, count(*) AS n FROM forecast.backtest_metrics GROUP BY 1")
+    counts = dict(zip(metrics["series_level"], metrics["n"], strict=True))
+    assert counts["lane"] == 2 * 3 * 2  # lanes x origins x models
+    assert counts["sku"] > 0  # the demand asset's rows are left alone
