@@ -329,3 +329,19 @@ def test_settings_errors_say_what_to_fix(env):
     env("inventory", options__no_such_option="1")
     with pytest.raises(SourceConfigError, match="no_such_option"):
         resolve(get_settings(), RAW_TABLES["inventory"])
+
+
+def test_cli_replays_with_load_and_shows_state(env, capsys):
+    from orchestration.defs.ingest.__main__ import main
+
+    tmp = env(mode="file", format="amazon_all_orders", path=drop(env(), AMAZON))
+    ingest(tmp)
+    before = query(tmp, "SELECT * EXCLUDE (_loaded_at) FROM raw.orders ORDER BY 1")
+    for p in (tmp / "data" / "landing" / "platform" / "orders").glob("*.csv"):
+        p.unlink()
+    assert main(["replay", "orders", "--load"]) == 0
+    assert query(tmp, "SELECT * EXCLUDE (_loaded_at) FROM raw.orders ORDER BY 1") == before
+    assert query(tmp, "SELECT count(*) FROM raw._quarantine")[0][0] == 3  # replaced, not doubled
+    assert main(["quarantine", "orders"]) == 0 and "twelve" in capsys.readouterr().out
+    assert main(["cursors", "orders"]) == 0 and "file:" in capsys.readouterr().out
+    assert main(["fetches", "orders"]) == 0 and "file" in capsys.readouterr().out

@@ -7,8 +7,8 @@ Layout under ``<landing>`` (beside the canonical ``<family>/<table>/<day>.csv`` 
     _raw/<family>/<table>/<partition>/.failed-<fetch_id>/        a fetch that failed (kept to look at)
     <family>/<table>/_rejects/<fetch_id>.jsonl                  rows the parser rejected (-> raw._quarantine)
 
-A fetch is written into a temporary folder page by page (the manifest rewritten after every page)
-and renamed into place only when it is complete, so a fetch folder never holds half a fetch. The
+A fetch is written into a temporary folder page by page and renamed into place, with its manifest,
+only when it is complete (before anything parses it), so a fetch folder never holds half a fetch. The
 canonical landing files are derived from the raw fetches by the parsers; replaying the raw fetches
 with a fixed parser rebuilds them without fetching again. ``partition`` says what was asked for
 (``created_2025-06-01_2025-06-30``, ``updated_since_2025-06-29T01-00-00Z``, ``file``, ``snapshot``,
@@ -122,7 +122,6 @@ class FetchWriter:
             **(extra or {}),
         }
         self.manifest["items"].append(item)
-        self._write_manifest()
         return item
 
     def commit(self, **extra: Any) -> RawFetch:
@@ -206,17 +205,28 @@ def table_dir(landing: Path, table: RawTable) -> Path:
     return Path(landing) / table.family / table.name
 
 
-def arrow_schema(table: RawTable) -> pa.Schema:
-    from orchestration.lib.sample.arrow import schema
+# Same types and writer options as the sample connector (orchestration.lib.sample.arrow and
+# generate.csv_bytes), kept here so that a real connector does not import the sample generator.
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(),
+    "DOUBLE": pa.float64(),
+    "INTEGER": pa.int32(),
+    "BIGINT": pa.int64(),
+    "BOOLEAN": pa.bool_(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("s"),
+}
 
-    return schema(table.name)
+
+def arrow_schema(table: RawTable) -> pa.Schema:
+    return pa.schema([(c, ARROW_TYPES[t]) for c, t in table.columns.items()])
 
 
 def csv_bytes(frame: pd.DataFrame, table: RawTable) -> bytes:
-    """The canonical landing CSV of contract-typed rows (same writer as the sample connector)."""
-    from orchestration.lib.sample.generate import csv_bytes as _csv
-
-    return _csv(to_arrow(frame, table))
+    """The canonical landing CSV: header, ISO dates, ``YYYY-MM-DD HH:MM:SS`` timestamps, empty NULLs."""
+    buf = io.BytesIO()
+    pacsv.write_csv(to_arrow(frame, table), buf, pacsv.WriteOptions(include_header=True))
+    return buf.getvalue()
 
 
 def to_arrow(frame: pd.DataFrame, table: RawTable) -> pa.Table:

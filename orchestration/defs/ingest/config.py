@@ -135,7 +135,9 @@ class TableSource:
         unknown = set(self.options.http) - {f.name for f in dataclasses.fields(HttpOptions)}
         if unknown:
             known = ", ".join(f.name for f in dataclasses.fields(HttpOptions))
-            raise SourceConfigError(f"{self.settings_key}.options.http: unknown {', '.join(sorted(unknown))}; known: {known}")
+            raise SourceConfigError(
+                f"{self.settings_key}.options.http: unknown {', '.join(sorted(unknown))}; known: {known}"
+            )
         try:
             return TypeAdapter(HttpOptions).validate_python(self.options.http, strict=False)
         except ValidationError as exc:

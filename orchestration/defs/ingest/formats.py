@@ -142,8 +142,10 @@ def timestamp(v: Any, fmt: str | None = None) -> dt.datetime | None:
     try:
         if fmt:
             ts = dt.datetime.strptime(s, fmt)
+        elif "T" in s and (s[-6:-5] in "+-" or s.endswith("Z")):  # ISO 8601 with offset: the fast path
+            ts = dt.datetime.fromisoformat(s)
         else:
-            t = s.replace(" +", "+").replace(" -", "-").replace("Z", "+00:00")
+            t = s.replace(" +", "+").replace(" -", "-").replace("+ ", "+").replace("Z", "+00:00")
             t = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", t)  # +0200 -> +02:00 (Shopify export)
             ts = dt.datetime.fromisoformat(t)
     except ValueError:
@@ -185,6 +187,12 @@ def coerce(table: RawTable, rec: dict[str, Any], *, date_format: str | None = No
     out: dict[str, Any] = {}
     for col, typ in table.columns.items():
         v = rec.get(col)
+        # already typed by the parser (timestamps converted to UTC, ints, dates): keep as is
+        if (typ == "TIMESTAMP" and isinstance(v, dt.datetime)) or (
+            typ == "DATE" and isinstance(v, dt.date) and not isinstance(v, dt.datetime)
+        ):
+            out[col] = v
+            continue
         try:
             if typ == "VARCHAR":
                 out[col] = text(v)
