@@ -345,3 +345,29 @@ def test_cli_replays_with_load_and_shows_state(env, capsys):
     assert main(["quarantine", "orders"]) == 0 and "twelve" in capsys.readouterr().out
     assert main(["cursors", "orders"]) == 0 and "file:" in capsys.readouterr().out
     assert main(["fetches", "orders"]) == 0 and "file" in capsys.readouterr().out
+
+
+def test_readme_example_settings_resolve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The configuration shown in the README section on real connectors is valid and means what it says."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("### Switching a source to a real connector") :]
+    toml = section[section.index("```toml\n") + 8 :]
+    toml = toml[: toml.index("```")]
+    cfg = tmp_path / "tw.toml"
+    cfg.write_text(toml)
+    monkeypatch.setenv("TRADEWINDS_SETTINGS", str(cfg))
+    get_settings.cache_clear()
+    s = get_settings()
+    got = {t: (resolve(s, RAW_TABLES[t]).mode, resolve(s, RAW_TABLES[t]).format) for t in ("orders", "inventory", "freight_rates", "vat_rates", "duty_rates", "fx_rates", "carbon_prices")}  # fmt: skip
+    assert got == {
+        "orders": ("http", "shopify_orders"),
+        "inventory": ("file", "canonical"),
+        "freight_rates": ("http", "rate_index"),
+        "vat_rates": ("http", "ibericode"),
+        "duty_rates": ("file", "uk_tariff"),
+        "fx_rates": ("sample", "sample"),
+        "carbon_prices": ("http", "price_series"),
+    }
+    orders = resolve(s, ORDERS)
+    assert orders.auth_header == "X-Shopify-Access-Token" and orders.http_options().rate_limit_per_second == 2
+    assert resolve(s, RAW_TABLES["vat_rates"]).url.endswith("vat-rates.json")
