@@ -371,3 +371,35 @@ def test_readme_example_settings_resolve(tmp_path: Path, monkeypatch: pytest.Mon
     orders = resolve(s, ORDERS)
     assert orders.auth_header == "X-Shopify-Access-Token" and orders.http_options().rate_limit_per_second == 2
     assert resolve(s, RAW_TABLES["vat_rates"]).url.endswith("vat-rates.json")
+
+
+def test_invalid_utf8_row_in_a_landing_file_is_quarantined(env):
+    tmp = env()
+    export = tmp / "export" / "orders" / "2025-06-30.csv"
+    _canonical(export, [line(1), line(2), line(3)])
+    export.write_bytes(export.read_bytes().replace(b"L2,O2", b"L2,O\xff\xfe2"))
+    env(mode="file", path=tmp / "export")
+    ingest(tmp)
+    assert [r[0] for r in query(tmp, "SELECT order_line_id FROM raw.orders ORDER BY 1")] == ["L1", "L3"]
+    assert "INVALID ENCODING" in query(tmp, "SELECT reason FROM raw._quarantine")[0][0]
+
+
+def test_export_with_mostly_unparseable_rows_lands_nothing(env):
+    from orchestration.defs.ingest.connectors import TooManyRejectsError
+
+    text = (
+        AMAZON.read_text()
+        .replace("T08:15:02+00:00", " 08:15")
+        .replace("-06-29T", "-06-29 ")
+        .replace("2025-06-30T", "30.06.2025 ")
+    )
+    tmp = env(mode="file", format="amazon_all_orders", path=drop(env(), ("a.txt", text.encode())))
+    with pytest.raises(TooManyRejectsError, match=r"could not be parsed .*unparseable date"):
+        ingest(tmp)
+    assert (
+        not list((tmp / "data" / "landing" / "platform" / "orders").glob("*.csv"))
+        if (tmp / "data" / "landing" / "platform" / "orders").exists()
+        else True
+    )
+    with warehouse_connect(tmp / "data" / "warehouse.duckdb") as conn:
+        assert read_cursors(conn, "orders") == {}

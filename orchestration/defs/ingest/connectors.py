@@ -623,8 +623,8 @@ def check_rejects(src: TableSource, origin: str, rejected: int, total: int) -> N
     if total and rejected / total > src.options.max_reject_ratio:
         raise TooManyRejectsError(
             f"{src.label}: {rejected} of {total} rows of {origin} could not be parsed (more than "
-            f"{src.options.max_reject_ratio:.0%}): nothing of it was loaded. The first reasons are in the error "
-            f"log; a wrong format, date format or decimal separator in the settings is likely"
+            f"{src.options.max_reject_ratio:.0%}): nothing of it was loaded; a wrong format, date format or decimal "
+            f"separator in the settings is likely"
         )
 
 
