@@ -417,6 +417,9 @@ def run_stats(results: Sequence[SeriesResult], elapsed: float, workers: int) -> 
         "elapsed_seconds": round(elapsed, 2),
         "series_per_minute": round(60 * len(results) / elapsed, 1) if elapsed > 0 else None,
         "mean_seconds_per_series_in_worker": round(float(np.mean([r.seconds for r in results])), 3) if results else 0,
+        # CPU (workers and their Stan processes): what the run costs whatever else the machine does.
+        "cpu_seconds": round(sum(r.cpu_seconds for r in results), 1),
+        "cpu_seconds_per_series": round(float(np.mean([r.cpu_seconds for r in results])), 3) if results else 0,
     }
 
 

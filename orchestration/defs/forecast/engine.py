@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -124,6 +125,8 @@ class SeriesResult:
     #: Fits where L-BFGS stopped early and Newton's method was used instead.
     newton_fallbacks: int = 0
     seconds: float = field(default=0.0, compare=False)
+    #: CPU time of the series: this process and the Stan processes it ran (load-independent cost).
+    cpu_seconds: float = field(default=0.0, compare=False)
 
     @property
     def is_trusted(self) -> bool:
@@ -382,7 +385,7 @@ def _freight(task: SeriesTask, seed: int) -> dict[str, Any]:
 
 def forecast_series(task: SeriesTask) -> SeriesResult:
     """Backtest, decide and forecast one series (pure: same task, same result)."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     seed = series_seed(task.config.seed, task.series_id)
     if len(task.ds) != len(task.y):
         raise ValueError(f"series {task.series_id}: {len(task.ds)} dates but {len(task.y)} values")
@@ -403,7 +406,13 @@ def forecast_series(task: SeriesTask) -> SeriesResult:
         fits=out["fits"],
         newton_fallbacks=out["newton_fallbacks"],
         seconds=time.perf_counter() - started,
+        cpu_seconds=_cpu_seconds() - cpu_started,
     )
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 # ---------------------------------------------------------------- parallel
