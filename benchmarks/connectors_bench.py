@@ -126,7 +126,13 @@ def main() -> int:
         "benchmark": "REST orders connector (Shopify-style orders.json, Link-header pagination) against a local server",
         "command": f".venv/bin/python benchmarks/connectors_bench.py --orders {args.orders} --page-size {args.page_size}",
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            # other work on the machine during the run (2 cores shared with other developers' jobs)
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        },
         "orders": args.orders,
         "order_lines": lines,
         "pages": len(pages),
