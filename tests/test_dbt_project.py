@@ -511,8 +511,24 @@ def wh(built: Path):
     conn.close()
 
 
+MARTS = (
+    "demand_sku_market_daily",
+    "selection_sku_market",
+    "traffic_sku_market_daily",
+    "service_market_daily",
+    "service_sku_topic",
+    "risk_lane_weekly",
+    "risk_market_policy",
+    "risk_policy_events",
+    "risk_supplier_concentration",
+    "risk_sku",
+    "inventory_position",
+    "shipment_transit",
+)
+
+
 def test_every_mart_has_rows(wh):
-    for mart in ("demand_sku_market_daily", "selection_sku_market", "service_market_daily", "risk_lane_weekly"):
+    for mart in MARTS:
         assert wh.execute(f"SELECT count(*) FROM marts.{mart}").fetchone()[0] > 0, mart
 
 
@@ -562,20 +578,25 @@ def test_landed_margin_matches_hand_computation(wh):
     # the latest rate (week of 06-24) is 4,000 USD per 26,000 chargeable kg.
     chargeable = round(max(0.5, 2000 / 2577), 6)
     freight = 4000 * chargeable / 26000
-    # Duty: 2.7% ad valorem on the customs value; container freight gets no de-minimis relief.
-    duty = unit_cost * 0.027
-    # Import VAT 19% on customs value + duty + freight.
-    vat = 0.19 * (unit_cost + duty + freight)
+    # Duty: 2.7% ad valorem on the customs value, CIF in the EU (unit cost + freight);
+    # container freight gets no de-minimis relief.
+    duty = (unit_cost + freight) * 0.027
+    # Import VAT 19% on unit cost + freight + duty.
+    vat = 0.19 * (unit_cost + freight + duty)
     # Fees: Amazon 15% of the gross price (3 of the 4 units on Amazon; the Shopify unit of
-    # 03-15 is outside the 90 days), no German DST. Carbon: not in CBAM scope.
+    # 03-15 is outside the 90 days), no German DST.
     fees = gross_price * 0.15
-    landed = unit_cost + freight + duty + vat + fees
+    # Carbon: not in CBAM scope, but the 2024 EU ETS maritime levy prices 20% of the
+    # container's emissions: 0.016142 kg/t-km x 0.5 kg / 1000 x 19,500 km, at 70 EUR/t
+    # (06-28) / 0.90 EUR per USD.
+    carbon = 0.016142 * 0.5 / 1000 * 19500 * 0.20 * 70 / 0.90 / 1000
+    landed = unit_cost + freight + duty + vat + fees + carbon
     margin = (net_price - landed) / net_price * 100
 
     row = wh.execute(
         """SELECT net_price_usd, unit_cost_usd, freight_per_unit_usd, duty_per_unit_usd, vat_per_unit_usd,
                   fees_per_unit_usd, carbon_cost_per_unit_usd, landed_cost_usd, landed_margin_pct, cheapest_mode,
-                  units_90d, voltage_mismatch
+                  units_90d, voltage_mismatch, customs_value_usd
            FROM marts.selection_sku_market WHERE sku = 'SKU-A' AND destination_country = 'DE'"""
     ).fetchone()
     assert row is not None
@@ -585,32 +606,75 @@ def test_landed_margin_matches_hand_computation(wh):
     assert row[3] == pytest.approx(duty, abs=1e-5)
     assert row[4] == pytest.approx(vat, abs=1e-5)
     assert row[5] == pytest.approx(fees, abs=1e-5)
-    assert row[6] == 0
+    assert row[6] == pytest.approx(carbon, abs=1e-6)
     assert row[7] == pytest.approx(landed, abs=1e-4)
     assert row[8] == pytest.approx(margin, abs=1e-3)
     assert row[9] == "ocean_fcl_40ft"
     assert row[10] == 4
     assert row[11] is False
+    assert row[12] == pytest.approx(unit_cost + freight, abs=1e-5)
 
 
 def test_selection_flags_and_specific_duty(wh):
-    # The 110V hair dryer sold in Germany (220V) is flagged.
+    # The 110V hair dryer sold in Germany (220V) is flagged, and has to be fixed.
     assert wh.execute(
-        "SELECT voltage_mismatch FROM marts.selection_sku_market WHERE sku = 'SKU-D' AND destination_country = 'DE'"
-    ).fetchone() == (True,)
+        """SELECT voltage_mismatch, recommendation, pain_point FROM marts.selection_sku_market
+           WHERE sku = 'SKU-D' AND destination_country = 'DE'"""
+    ).fetchone() == (True, "fix", "voltage or plug does not fit the market")
     # Steel brackets to GB by LCL: specific duty 41.20 GBP / 100 kg on 2 kg at 0.80 GBP/USD.
     duty, carbon = wh.execute(
         """SELECT duty_per_unit_usd, carbon_cost_per_unit_usd FROM marts.selection_sku_market
            WHERE sku = 'SKU-B' AND destination_country = 'GB'"""
     ).fetchone()
     assert duty == pytest.approx(41.20 / 0.80 / 100 * 2.0, abs=1e-5)
-    assert carbon == 0  # CBAM applies in the EU only
-    # Steel brackets into Germany pay CBAM: 2.0 kg CO2e/kg x 2 kg / 1000 x 70 EUR/t at 0.90.
-    carbon_de = wh.execute(
-        """SELECT carbon_cost_per_unit_usd FROM marts.selection_sku_market
+    assert carbon == 0  # EU carbon pricing only
+    # Steel brackets into Germany are in CBAM scope, but certificates are only due from 2026:
+    # in June 2024 only the maritime levy applies (20% of 0.016142 x 2 kg / 1000 x 19,500 km).
+    carbon_de, cbam, embedded = wh.execute(
+        """SELECT carbon_cost_per_unit_usd, cbam_in_scope, embedded_kg_co2e_per_unit FROM marts.selection_sku_market
            WHERE sku = 'SKU-B' AND destination_country = 'DE'"""
-    ).fetchone()[0]
-    assert carbon_de == pytest.approx(2.0 * 2.0 / 1000 * 70 / 0.90, abs=1e-5)
+    ).fetchone()
+    assert carbon_de == pytest.approx(0.016142 * 2.0 / 1000 * 19500 * 0.20 * 70 / 0.90 / 1000, abs=1e-6)
+    assert cbam is True
+    assert embedded == pytest.approx(2.0 * 2.0)
+
+
+def test_policy_event_exposure_and_margin_impact_by_hand(wh):
+    """EV1 (CBAM definitive phase in Germany from 2026, HS 73) touches the steel brackets
+    sold there: 2 units in 90 days, 4 kg CO2e embedded each, 2.5% of it priced in 2026 at
+    70 EUR/t / 0.90: -2 x 4 x 0.025 x 77.78 / 1000."""
+    row = wh.execute(
+        """SELECT skus_touched, units_90d_touched, days_until_effective, est_margin_impact_usd
+           FROM marts.risk_policy_events WHERE event_id = 'EV1'"""
+    ).fetchone()
+    assert row[:3] == (1, 2, (dt.date(2026, 1, 1) - AS_OF).days)
+    assert row[3] == pytest.approx(-2 * 4.0 * 0.025 * 70 / 0.90 / 1000, abs=1e-4)
+    market = wh.execute(
+        """SELECT vat_rate_pct, events_next_90d, cbam_skus, duty_de_minimis_usd FROM marts.risk_market_policy
+           WHERE destination_country = 'DE'"""
+    ).fetchone()
+    assert market == (19.0, 0, 1, pytest.approx(150 / 0.90, abs=1e-3))
+
+
+def test_shipment_inventory_and_supplier_marts(wh):
+    # SH-1: planned 35 days, took 36: 24 hours late, under the 48-hour threshold.
+    assert wh.execute(
+        "SELECT transit_status, actual_transit_days, delay_hours, is_delayed FROM marts.shipment_transit"
+    ).fetchone() == ("arrived", 36.0, 24.0, False)
+    # SKU-A in DE: 3 units in the last 28 days, 40 on hand + 100 inbound, 45-day lead time.
+    on_hand, inbound, daily, cover, risk = wh.execute(
+        """SELECT on_hand_units, inbound_units, avg_daily_units_28d, days_of_cover_incl_inbound, is_stockout_risk
+           FROM marts.inventory_position WHERE sku = 'SKU-A' AND destination_country = 'DE'"""
+    ).fetchone()
+    assert (on_hand, inbound, risk) == (40, 100, False)
+    assert daily == pytest.approx(3 / 28, abs=1e-6)
+    assert cover == pytest.approx(round(140 / (3 / 28), 2))
+    # Electronics: SUP-1 (SKU-A, 4 units) and SUP-3 (SKU-D, 1 unit): shares 80/20, HHI 6,800.
+    rows = wh.execute(
+        """SELECT supplier_id, unit_share_pct, category_hhi, is_single_supplier_dependent
+           FROM marts.risk_supplier_concentration WHERE category = 'electronics' ORDER BY supplier_id"""
+    ).fetchall()
+    assert rows == [("SUP-1", 80.0, 6800.0, False), ("SUP-3", 20.0, 6800.0, False)]
 
 
 def test_service_percentiles_and_sla(wh):

@@ -47,19 +47,19 @@ snapshots_in_range as (
         row_number() over (
             partition by sku_markets.sku, sku_markets.destination_country
             order by
-                case when competitors.marketplace = sku_markets.main_marketplace then 0 else 1 end,
+                case when competitors.marketplace = sku_markets.main_marketplace then 0 else 1 end asc,
                 competitors.snapshot_date desc,
                 competitors.sellers_on_listing desc,
-                competitors.marketplace
+                competitors.marketplace asc
         ) as listing_rank
     from sku_markets
     inner join competitors
         on
             sku_markets.sku = competitors.sku
             and sku_markets.destination_country = competitors.destination_country
-            and competitors.snapshot_date <= sku_markets.as_of_date
-            and competitors.snapshot_date
-            > {{ days_before('sku_markets.as_of_date', var('competitor_snapshot_max_age_days', 14)) }}
+            and sku_markets.as_of_date >= competitors.snapshot_date
+            and {{ days_before('sku_markets.as_of_date', var('competitor_snapshot_max_age_days', 14) | int) }}
+            < competitors.snapshot_date
     left join fx_rates
         on
             competitors.currency = fx_rates.currency

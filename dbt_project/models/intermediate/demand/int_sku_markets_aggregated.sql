@@ -5,6 +5,10 @@
 -- marketplace (most gross revenue in the last 90 days, ties by name). Only pairs with at
 -- least one unit sold in the last 90 days are kept (the selection universe).
 
+-- A table, not a view: several models and their tests read it (a view would recompute the
+-- chain above it for each of them).
+{{ config(materialized='table') }}
+
 with
 
 order_lines as (

@@ -2,6 +2,10 @@
 -- SKU is listed on (sessions, page views, sessions with an add-to-cart, sessions that
 -- ordered).
 
+-- A table, not a view: several models and their tests read it (a view would recompute the
+-- chain above it for each of them).
+{{ config(materialized='table') }}
+
 with
 
 traffic as (

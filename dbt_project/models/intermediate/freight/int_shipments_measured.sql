@@ -47,8 +47,9 @@ observed as (
         shipments.freight_cost_local / fx_rates.units_per_usd as freight_cost_usd,
         shipments.departed_at,
         case when shipments.arrived_at < as_of.as_of_at then shipments.arrived_at end as arrived_at,
-        {{ dbt.dateadd('second', 'cast(round(shipments.planned_transit_days * 86400) as bigint)', 'shipments.departed_at') }}
-            as planned_arrival_at,
+        {{ dbt.dateadd(
+            'second', 'cast(round(shipments.planned_transit_days * 86400) as bigint)', 'shipments.departed_at'
+        ) }} as planned_arrival_at,
         as_of.as_of_at
     from shipments
     cross join as_of

@@ -27,6 +27,10 @@
 --                      the product's (CBAM: default kg CO2e per kg of the HS prefix x kg)
 -- Margin and logistics share are against the net (ex-VAT) realised price.
 
+-- A table, not a view: several models and their tests read it (a view would recompute the
+-- chain above it for each of them).
+{{ config(materialized='table') }}
+
 with
 
 sku_markets as (

@@ -18,6 +18,10 @@
 -- The impact is NULL for events already in force on the as-of date (their effect is in
 -- today's landed cost) and for rate events without a new rate.
 
+-- A table, not a view: several models and their tests read it (a view would recompute the
+-- chain above it for each of them).
+{{ config(materialized='table') }}
+
 with
 
 events as (

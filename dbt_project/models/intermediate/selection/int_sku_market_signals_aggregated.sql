@@ -6,6 +6,10 @@
 -- complaint topic by tickets, then reviews, then name), and listing traffic over the
 -- last 28 days and the 28 before (traffic trend).
 
+-- A table, not a view: several models and their tests read it (a view would recompute the
+-- chain above it for each of them).
+{{ config(materialized='table') }}
+
 with
 
 sku_markets as (
@@ -139,7 +143,7 @@ complaints_ranked as (
         sum(tickets) over (partition by sku, destination_country) as complaint_tickets_90d,
         row_number() over (
             partition by sku, destination_country
-            order by tickets desc, reviews desc, topic
+            order by tickets desc, reviews desc, topic asc
         ) as topic_rank
     from topics
     where topic_group = 'complaint'

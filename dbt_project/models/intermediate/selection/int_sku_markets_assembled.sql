@@ -8,6 +8,10 @@
 --   duty_vat_change_next_90d  a duty, VAT, DST or de-minimis event touching the pair takes
 --                        effect in the next 90 days (int_policy_events_exposed)
 
+-- A table, not a view: several models and their tests read it (a view would recompute the
+-- chain above it for each of them).
+{{ config(materialized='table') }}
+
 with
 
 sku_markets as (

@@ -93,8 +93,10 @@ scored as (
                 + {{ w_competition }} * competition_score
                 + {{ w_compliance }} * compliance_score
             )
-            / ({{ w_demand }} + {{ w_growth }} + {{ w_margin }} + {{ w_quality }} + {{ w_competition }}
-                + {{ w_compliance }}),
+            / (
+                {{ w_demand }} + {{ w_growth }} + {{ w_margin }} + {{ w_quality }} + {{ w_competition }}
+                + {{ w_compliance }}
+            ),
             2
         ) as selection_score
     from components
@@ -158,7 +160,7 @@ final as (
         end as pain_point,
         row_number() over (
             partition by destination_country
-            order by selection_score desc, revenue_90d_usd desc, sku
+            order by selection_score desc, revenue_90d_usd desc, sku asc
         ) as selection_rank,
         count(*) over (partition by destination_country) as market_skus
     from recommended

@@ -14,7 +14,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         full_refresh=window_full_refresh(),
-        pre_hook="{{ delete_window('ticket_date', var('tickets_restatement_days', 45)) }}"
+        pre_hook="{{ delete_window('ticket_date', var('tickets_restatement_days', 45) | int) }}"
     )
 }}
 
@@ -29,7 +29,7 @@ all_tickets as (
 tickets as (
 
     select * from all_tickets
-    where {{ window_predicate('ticket_date', var('tickets_restatement_days', 45)) }}
+    where {{ window_predicate('ticket_date', var('tickets_restatement_days', 45) | int) }}
 
 ),
 

@@ -61,7 +61,7 @@ supplier_countries as (
         supplier_country,
         row_number() over (
             partition by supplier_id
-            order by count(*) desc, supplier_country
+            order by count(*) desc, supplier_country asc
         ) as country_rank
     from skus
     group by
@@ -99,7 +99,7 @@ concentrated as (
         sum(shares.unit_share_pct * shares.unit_share_pct) over (partition by shares.category) as category_hhi,
         row_number() over (
             partition by shares.category
-            order by shares.units_90d desc, shares.supplier_id
+            order by shares.units_90d desc, shares.supplier_id asc
         ) as supplier_rank
     from shares
     left join supplier_countries

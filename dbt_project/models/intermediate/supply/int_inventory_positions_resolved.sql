@@ -32,7 +32,7 @@ positions as (
         inventory.sku,
         inventory.destination_country,
         inventory.snapshot_date,
-        count(distinct inventory.warehouse_id) as warehouses,
+        count(distinct inventory.warehouse_id) as warehouse_count,
         sum(inventory.on_hand_units) as on_hand_units,
         sum(inventory.inbound_units) as inbound_units,
         max(inventory.replenishment_lead_time_days) as replenishment_lead_time_days
@@ -62,7 +62,7 @@ final as (
         positions.sku,
         positions.destination_country,
         positions.snapshot_date,
-        positions.warehouses,
+        positions.warehouse_count,
         positions.on_hand_units,
         positions.inbound_units,
         positions.replenishment_lead_time_days,

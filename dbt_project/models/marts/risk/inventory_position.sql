@@ -18,7 +18,7 @@ final as (
         cast(sku as {{ dbt.type_string() }}) as sku,
         cast(destination_country as {{ dbt.type_string() }}) as destination_country,
         snapshot_date as as_of_date,
-        cast(warehouses as {{ dbt.type_bigint() }}) as warehouses,
+        cast(warehouse_count as {{ dbt.type_bigint() }}) as warehouse_count,
         cast(on_hand_units as {{ dbt.type_bigint() }}) as on_hand_units,
         cast(inbound_units as {{ dbt.type_bigint() }}) as inbound_units,
         cast(replenishment_lead_time_days as integer) as replenishment_lead_time_days,
