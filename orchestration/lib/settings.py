@@ -96,6 +96,20 @@ class Thresholds(BaseModel):
     csat_drop_points: float = 10.0
     return_rate_multiple: float = 2.0
     supplier_concentration_share: float = 0.80
+    # Critical levels and minimum evidence of the alert rules (orchestration/defs/alerts/rules.py).
+    transit_delay_critical_hours: float = 168.0
+    # Shipments that arrived late count for their lane this many days after arrival.
+    transit_delay_lookback_days: int = 14
+    policy_critical_days: int = 7
+    # Stock-out critical when on-hand plus inbound covers less than this share of lead-time demand.
+    stockout_critical_coverage: float = 0.5
+    # First response critical when this share of tickets breaches the SLA (0.5: the median is over it).
+    first_response_critical_breach_share: float = 0.5
+    csat_drop_critical_points: float = 20.0
+    # Service rules judge a market or channel only with at least this many tickets (rated, for CSAT) per window.
+    service_min_tickets: int = 20
+    # The return-rate rule judges a SKU x market only with at least this many units sold in 90 days.
+    return_rate_min_units: int = 20
     # Quality gates: row count of a load within this fraction of the previous load.
     row_count_band: float = 0.5
 
@@ -128,7 +142,11 @@ class ChannelSettings(BaseModel):
 
     kind: Literal["outbox", "webhook", "slack", "email", "pagerduty"]
     url: str | None = None
+    # Environment variable holding the URL instead (a Slack webhook URL carries its token).
+    url_env: str | None = None
     path: Path | None = None
+    # CA bundle (PEM) to verify the HTTPS or STARTTLS server with, instead of the system's.
+    ca_file: Path | None = None
     # e-mail
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -152,6 +170,12 @@ class Route(BaseModel):
 class NotifierSettings(BaseModel):
     channels: dict[str, ChannelSettings] = Field(default_factory=lambda: {"outbox": ChannelSettings(kind="outbox")})
     routes: list[Route] = Field(default_factory=lambda: [Route()])
+    # Delivery: attempts per message and run, exponential backoff between them, timeout per attempt.
+    # A message still failing is kept and retried on the next run.
+    attempts: int = Field(default=3, ge=1)
+    backoff_seconds: float = Field(default=1.0, ge=0)
+    max_backoff_seconds: float = Field(default=30.0, ge=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
 
 
 class DuckDBSettings(BaseModel):

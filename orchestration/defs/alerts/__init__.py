@@ -5,9 +5,9 @@ Resources are not bound here: the root Definitions provides ``warehouse``.
 
 import dagster as dg
 
-from orchestration.defs.alerts.assets import freight_spike_alerts
+from orchestration.defs.alerts.assets import ALERT_ASSETS, freight_spike_alerts
 from orchestration.defs.alerts.sensors import oncall_run_failure, page_failed_run
 
-defs = dg.Definitions(assets=[freight_spike_alerts], sensors=[oncall_run_failure])
+defs = dg.Definitions(assets=ALERT_ASSETS, sensors=[oncall_run_failure])
 
-__all__ = ["defs", "freight_spike_alerts", "oncall_run_failure", "page_failed_run"]
+__all__ = ["ALERT_ASSETS", "defs", "freight_spike_alerts", "oncall_run_failure", "page_failed_run"]

@@ -1,34 +1,104 @@
-"""Alert assets: evaluate a rule on a mart, remember what was seen, deliver what is new."""
+"""Alert assets: one per rule family, each reading only the marts its rules need.
+
+Every asset depends on the tables it reads, so the quality gates of those tables (blocking
+asset checks) stop it, and only it, when they fail. A run of an asset reads its inputs,
+evaluates its rules (:mod:`.rules`), records the episodes and queues the messages
+(:mod:`.lifecycle`), and sends what is unsent, including what earlier runs failed to send.
+The step fails when a message could not be delivered, after everything else is recorded,
+so that on-call hears of it; the message is sent again by the next run.
+
+A table an asset reads that does not exist yet (a mart not built, a forecast that never ran)
+does not fail the asset: it says so in its log and metadata, judges nothing (so nothing is
+resolved by mistake) and still retries earlier deliveries.
+"""
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 import duckdb
 import pandas as pd
 
-from orchestration.defs.alerts.notifiers import DeliveryResult, notify, utc_now
-from orchestration.defs.alerts.rules import detect_freight_spikes
-from orchestration.defs.alerts.store import (
-    DELIVERED,
-    DELIVERY_FAILED,
-    FINAL_STATUSES,
-    UNROUTED,
-    record_alerts,
-    set_statuses,
-)
-from orchestration.lib.settings import Settings, get_settings
+from orchestration.defs.alerts import rules as r
+from orchestration.defs.alerts.lifecycle import RuleRunSummary, process_rule_run
+from orchestration.defs.alerts.notifiers import utc_now, validate_routing
+from orchestration.defs.alerts.store import ALERT_EVENTS
+from orchestration.lib.settings import Settings, Thresholds, get_settings
 from orchestration.lib.warehouse import WarehouseResource
 
 RISK_LANE_MART = "marts.risk_lane_weekly"
+#: Days of traffic the demand-surge rule reads (the streak it reports can be this long).
+SURGE_READ_DAYS = 60
 
 
-def read_latest_lane_week(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Rows of the latest ``rate_week`` in the lane mart: a lane that stopped reporting is not re-judged."""
-    return conn.execute(
-        f"SELECT * FROM {RISK_LANE_MART} WHERE rate_week = (SELECT max(rate_week) FROM {RISK_LANE_MART})"
-    ).df()
+@dataclass(frozen=True)
+class AlertInput:
+    """A table an alert asset reads. ``sql`` selects from it (``{table}`` is replaced); default: every row."""
+
+    table: str
+    sql: str | None = None
+    required: bool = True
+
+    @property
+    def key(self) -> dg.AssetKey:
+        return dg.AssetKey(self.table.split("."))
+
+    def query(self) -> str:
+        return (self.sql or "SELECT * FROM {table}").format(table=self.table)
+
+
+Frames = Mapping[str, pd.DataFrame | None]
+
+
+@dataclass(frozen=True)
+class AlertAssetSpec:
+    name: str
+    rules: tuple[str, ...]
+    inputs: tuple[AlertInput, ...]
+    evaluate: Callable[[Frames, Thresholds], r.RuleResult]
+    description: str
+
+    @property
+    def key(self) -> dg.AssetKey:
+        return dg.AssetKey(["alerts", self.name])
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
+        ).fetchone()[0]
+    )
+
+
+def read_inputs(
+    conn: duckdb.DuckDBPyConnection, spec: AlertAssetSpec
+) -> tuple[dict[str, pd.DataFrame | None], list[str]]:
+    """The frames of the spec's inputs (None for a missing optional table) and the missing required tables."""
+    frames: dict[str, pd.DataFrame | None] = {}
+    missing = []
+    for item in spec.inputs:
+        if not table_exists(conn, item.table):
+            frames[item.table] = None
+            if item.required:
+                missing.append(item.table)
+            continue
+        frames[item.table] = conn.execute(item.query()).df()
+    return frames, missing
+
+
+def combine(*results: r.RuleResult) -> r.RuleResult:
+    """Several rules evaluated by one asset, as one result."""
+    out = r.RuleResult([])
+    for result in results:
+        out.alerts.extend(result.alerts)
+        out.unjudged |= result.unjudged
+        out.judged += result.judged
+        out.notes.extend(result.notes)
+    return out
 
 
 def mart_flag_disagreements(rows: pd.DataFrame, alerts: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -52,83 +122,251 @@ def mart_flag_disagreements(rows: pd.DataFrame, alerts: Sequence[Mapping[str, An
     return out
 
 
-def deliver_new(
-    alerts: Sequence[Mapping[str, Any]], previous: Mapping[str, str | None], settings: Settings
-) -> tuple[dict[str, str], dict[str, list[DeliveryResult]]]:
-    """Deliver alerts whose condition is new, or was seen before but never delivered.
-
-    Returns the new status per delivered key and the delivery results per key.
-    """
-    statuses: dict[str, str] = {}
-    results: dict[str, list[DeliveryResult]] = {}
-    for alert in alerts:
-        key = str(alert["dedup_key"])
-        if previous.get(key) in FINAL_STATUSES:
-            continue
-        delivered = notify(alert, settings)
-        results[key] = delivered
-        if not delivered:
-            statuses[key] = UNROUTED
-        elif all(r.ok for r in delivered):
-            statuses[key] = DELIVERED
-        else:
-            statuses[key] = DELIVERY_FAILED
-    return statuses, results
+# ---------------------------------------------------------------- the rule families
 
 
-@dg.asset(
-    key=dg.AssetKey(["alerts", "freight_spike_alerts"]),
-    group_name="alerts",
-    deps=[dg.AssetKey(["marts", "risk_lane_weekly"])],
-    kinds={"python", "duckdb"},
-    description=(
-        "Freight-spike alerts for the latest rate week: a lane up >= 25% week over week or at a z-score >= 3 "
-        "vs its trailing 12 weeks (critical at >= 100%). Persisted in alerts.alert_events; a condition is "
-        "delivered once, while it persists it only updates last_seen_at."
+def _freight(frames: Frames, t: Thresholds) -> r.RuleResult:
+    lanes = frames[RISK_LANE_MART]
+    result = r.evaluate_freight_spikes(lanes, t)
+    if not lanes.empty:
+        latest = lanes[pd.to_datetime(lanes["rate_week"]) == pd.to_datetime(lanes["rate_week"]).max()]
+        disagreements = mart_flag_disagreements(latest, result.alerts)
+        if disagreements:
+            result.notes.append(
+                f"{len(disagreements)} lane(s) where the mart's is_spike/spike_severity differ from the configured "
+                f"thresholds: {'; '.join(disagreements[:10])}"
+            )
+    return result
+
+
+def _stockout(frames: Frames, t: Thresholds) -> r.RuleResult:
+    result = r.evaluate_stockout_risk(frames["marts.inventory_position"], frames["forecast.demand_forecast"], t)
+    if frames["forecast.demand_forecast"] is None:
+        result.notes.append("forecast.demand_forecast does not exist: every SKU x market at the 28-day run rate")
+    return result
+
+
+ALERT_SPECS: tuple[AlertAssetSpec, ...] = (
+    AlertAssetSpec(
+        name="freight_spike_alerts",
+        rules=(r.FREIGHT_SPIKE,),
+        inputs=(
+            AlertInput(
+                RISK_LANE_MART,
+                "SELECT * FROM {table} QUALIFY row_number() OVER (PARTITION BY lane_id, mode ORDER BY rate_week DESC) = 1",
+            ),
+        ),
+        evaluate=_freight,
+        description=(
+            "Freight spikes on the latest rate week: a lane up >= 25% week over week or at a z-score >= 3 vs its "
+            "trailing 12 weeks (critical at >= 100%). One alert per lane and mode while the spike lasts."
+        ),
+    ),
+    AlertAssetSpec(
+        name="transit_delay_alerts",
+        rules=(r.TRANSIT_DELAY,),
+        inputs=(AlertInput("marts.shipment_transit"),),
+        evaluate=lambda f, t: r.evaluate_transit_delays(f["marts.shipment_transit"], t),
+        description=(
+            "Transit delays: lanes with a shipment in transit 48h or more past its planned arrival, or arrived that "
+            "late in the last 14 days (critical from a week)."
+        ),
+    ),
+    AlertAssetSpec(
+        name="policy_change_alerts",
+        rules=(r.POLICY_CHANGE,),
+        inputs=(AlertInput("marts.risk_policy_events"),),
+        evaluate=lambda f, t: r.evaluate_policy_changes(f["marts.risk_policy_events"], t),
+        description=(
+            "Policy changes: duty, VAT, DST, CBAM and regulatory events effective within 30 days that touch SKUs "
+            "sold in the last 90 days, with the revenue touched and the estimated margin impact."
+        ),
+    ),
+    AlertAssetSpec(
+        name="stockout_risk_alerts",
+        rules=(r.STOCKOUT_RISK,),
+        inputs=(
+            AlertInput("marts.inventory_position"),
+            AlertInput(
+                "forecast.demand_forecast",
+                "SELECT sku, destination_country, forecast_date, yhat_units, model, trained_through FROM {table}",
+                required=False,
+            ),
+        ),
+        evaluate=_stockout,
+        description=(
+            "Stock-out risk: forecast demand over the replenishment lead time above on-hand plus inbound units "
+            "(28-day run rate where a SKU x market has no forecast)."
+        ),
+    ),
+    AlertAssetSpec(
+        name="demand_surge_alerts",
+        rules=(r.DEMAND_SURGE,),
+        inputs=(
+            AlertInput(
+                "marts.traffic_sku_market_daily",
+                "SELECT * FROM {table} WHERE traffic_date > (SELECT max(traffic_date) FROM {table}) - "
+                f"INTERVAL {SURGE_READ_DAYS} DAY",
+            ),
+        ),
+        evaluate=lambda f, t: r.evaluate_demand_surges(f["marts.traffic_sku_market_daily"], t),
+        description="Demand surges (stock-out risk): add-to-cart rate above 40% for 7 consecutive days.",
+    ),
+    AlertAssetSpec(
+        name="service_degradation_alerts",
+        rules=(r.SERVICE_FIRST_RESPONSE, r.SERVICE_CSAT_DROP),
+        inputs=(
+            AlertInput(
+                "marts.service_market_daily",
+                "SELECT * FROM {table} WHERE ticket_date > (SELECT max(ticket_date) FROM {table}) - "
+                f"INTERVAL {2 * r.SERVICE_WINDOW_DAYS} DAY",
+            ),
+        ),
+        evaluate=lambda f, t: combine(
+            r.evaluate_first_response(f["marts.service_market_daily"], t),
+            r.evaluate_csat_drops(f["marts.service_market_daily"], t),
+        ),
+        description=(
+            "Service degradation per market: first-response p90 over the SLA in the last 7 days, satisfied share "
+            "(CSAT >= 4) down 10 points or more week over week."
+        ),
+    ),
+    AlertAssetSpec(
+        name="return_rate_alerts",
+        rules=(r.SERVICE_RETURN_RATE,),
+        inputs=(AlertInput("marts.selection_sku_market"),),
+        evaluate=lambda f, t: r.evaluate_return_rates(f["marts.selection_sku_market"], t),
+        description="Service degradation per SKU x market: 90-day return rate above twice its category's.",
+    ),
+    AlertAssetSpec(
+        name="supplier_concentration_alerts",
+        rules=(r.SUPPLIER_CONCENTRATION,),
+        inputs=(AlertInput("marts.risk_supplier_concentration"),),
+        evaluate=lambda f, t: r.evaluate_supplier_concentration(f["marts.risk_supplier_concentration"], t),
+        description="Supplier concentration: one supplier above 80% of a category's 90-day units.",
     ),
 )
-def freight_spike_alerts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Detect, record and deliver freight spikes; fail the step if a delivery failed so on-call hears of it."""
-    settings = get_settings()
-    seen_at = utc_now()
-    link = f"{settings.webserver_base_url.rstrip('/')}/runs/{context.run_id}"
-    with warehouse.connect() as conn:
-        rows = read_latest_lane_week(conn)
-        alerts = [
-            {**a, "detected_at": seen_at.isoformat(), "link": link}
-            for a in detect_freight_spikes(rows, settings.thresholds)
-        ]
-        disagreements = mart_flag_disagreements(rows, alerts)
-        previous = record_alerts(conn, alerts, seen_at)
-        statuses, results = deliver_new(alerts, previous, settings)
-        set_statuses(conn, statuses)
 
-    week = str(pd.Timestamp(rows["rate_week"].max()).date()) if not rows.empty else "none"
-    new = [k for k, status in previous.items() if status is None]
-    failed = {k: [r for r in res if not r.ok] for k, res in results.items() if any(not r.ok for r in res)}
-    context.log.info(
-        f"rate week {week}: {len(rows)} lanes, {len(alerts)} spikes ({len(new)} new), "
-        f"{sum(s == DELIVERED for s in statuses.values())} delivered"
+
+# ---------------------------------------------------------------- running one asset
+
+
+def _alerts_table(summary: RuleRunSummary, found: Sequence[Mapping[str, Any]], limit: int = 25) -> str:
+    opened = {a["dedup_key"] for a in summary.opened}
+    escalated = {a["dedup_key"] for a in summary.escalated}
+    lines = ["| severity | state | entity | title |", "| --- | --- | --- | --- |"]
+    for alert in found[:limit]:
+        key = alert["dedup_key"]
+        state = "new" if key in opened else "escalated" if key in escalated else "persisting"
+        title = str(alert.get("title", "")).replace("|", "/")
+        lines.append(f"| {alert['severity']} | {state} | {alert['entity']} | {title} |")
+    if len(found) > limit:
+        lines.append(f"| | | | ... and {len(found) - limit} more |")
+    return "\n".join(lines) if found else "no alert"
+
+
+def open_count(conn: duckdb.DuckDBPyConnection, rules: Sequence[str]) -> int:
+    if not table_exists(conn, ALERT_EVENTS):
+        return 0
+    return int(
+        conn.execute(
+            f"SELECT count(*) FROM {ALERT_EVENTS} WHERE status = 'open' AND rule IN (SELECT unnest(?::VARCHAR[]))",
+            [list(rules)],
+        ).fetchone()[0]
     )
-    if disagreements:
-        context.log.warning(
-            f"{len(disagreements)} lane(s) where the mart's is_spike/spike_severity differ from the configured "
-            f"thresholds: {'; '.join(disagreements[:10])}"
-        )
+
+
+def run_alert_asset(
+    spec: AlertAssetSpec, context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: Settings
+) -> dg.MaterializeResult:
+    """Read, evaluate, record, deliver; fail the step only after all of that if a delivery failed."""
+    validate_routing(settings)  # before anything changes: a misconfiguration is never half-applied
+    now = utc_now()
+    link = f"{settings.webserver_base_url.rstrip('/')}/runs/{context.run.run_id}"
+    with warehouse.connect() as conn:
+        frames, missing = read_inputs(conn, spec)
+        result = None if missing else spec.evaluate(frames, settings.thresholds)
+        summary = process_rule_run(conn, spec.rules, result, settings, now, context.run.run_id, link)
+        still_open = open_count(conn, spec.rules)
+
+    rows_read = {table: (len(frame) if frame is not None else None) for table, frame in frames.items()}
+    failed = summary.failed
     metadata: dict[str, Any] = {
-        "rate_week": dg.MetadataValue.text(week),
-        "lanes_evaluated": dg.MetadataValue.int(len(rows)),
-        "alerts_found": dg.MetadataValue.int(len(alerts)),
-        "new": dg.MetadataValue.int(len(new)),
-        "delivered": dg.MetadataValue.int(sum(s == DELIVERED for s in statuses.values())),
+        "rules": dg.MetadataValue.text(", ".join(spec.rules)),
+        "rows_read": dg.MetadataValue.json(rows_read),
+        "delivered": dg.MetadataValue.int(len(summary.delivered)),
         "delivery_failed": dg.MetadataValue.int(len(failed)),
-        "by_severity": dg.MetadataValue.json(dict(Counter(a["severity"] for a in alerts))),
-        "mart_flag_disagreements": dg.MetadataValue.int(len(disagreements)),
+        "retried_deliveries": dg.MetadataValue.int(sum(d.retried for d in summary.deliveries)),
+        "open_alerts": dg.MetadataValue.int(still_open),
     }
+    if result is None:
+        reason = (
+            f"skipped: {', '.join(missing)} does not exist in the warehouse (not built yet?); nothing judged, "
+            "open alerts left as they are"
+        )
+        context.log.warning(f"{spec.name} {reason}")
+        metadata["skipped"] = dg.MetadataValue.text(reason)
+        metadata["alerts_found"] = dg.MetadataValue.int(0)
+        metadata["new"] = dg.MetadataValue.int(0)
+    else:
+        found = result.alerts
+        metadata.update(
+            {
+                "judged": dg.MetadataValue.int(result.judged),
+                "alerts_found": dg.MetadataValue.int(len(found)),
+                "new": dg.MetadataValue.int(len(summary.opened)),
+                "escalated": dg.MetadataValue.int(len(summary.escalated)),
+                "persisting": dg.MetadataValue.int(len(summary.persisting)),
+                "resolved": dg.MetadataValue.int(len(summary.resolved)),
+                "unjudged_open": dg.MetadataValue.int(len(summary.unjudged_open)),
+                "messages": dg.MetadataValue.int(summary.messages),
+                "by_severity": dg.MetadataValue.json(dict(Counter(a["severity"] for a in found))),
+                "alerts": dg.MetadataValue.md(_alerts_table(summary, found)),
+            }
+        )
+        if spec.name == "freight_spike_alerts":
+            metadata["mart_flag_disagreements"] = dg.MetadataValue.int(
+                sum(int(n.split()[0]) for n in result.notes if "is_spike/spike_severity" in n)
+            )
+        if result.notes:
+            metadata["notes"] = dg.MetadataValue.text("\n".join(result.notes))
+        context.log.info(
+            f"{', '.join(spec.rules)}: judged {result.judged}, {len(found)} condition(s) hold "
+            f"({len(summary.opened)} new, {len(summary.escalated)} escalated, {len(summary.persisting)} persisting), "
+            f"{len(summary.resolved)} resolved, {len(summary.unjudged_open)} open but not judged; "
+            f"{len(summary.delivered)} message(s) delivered, {len(failed)} failed"
+        )
+        for note in result.notes:
+            context.log.info(note)
+        if summary.unrouted:
+            context.log.info(f"no route selects: {'; '.join(summary.unrouted[:10])}")
     if failed:
-        details = "; ".join(f"{k}: " + ", ".join(f"{r.channel} ({r.detail})" for r in res) for k, res in failed.items())
+        details = "; ".join(f"{d.event} {d.dedup_key} -> {d.channel}: {d.detail}" for d in failed[:10])
         raise dg.Failure(
-            description=f"{len(failed)} alert(s) could not be delivered and will be retried next run: {details}",
+            description=(
+                f"{len(failed)} alert message(s) could not be delivered; they are recorded in "
+                f"alerts.alert_deliveries and will be retried by the next run: {details}"
+            ),
             metadata=metadata,
         )
     return dg.MaterializeResult(metadata=metadata)
+
+
+def build_alert_asset(spec: AlertAssetSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=spec.key,
+        group_name="alerts",
+        deps=[item.key for item in spec.inputs],
+        kinds={"python", "duckdb"},
+        description=spec.description
+        + " Episodes in alerts.alert_events: a condition notifies when it opens, escalates and resolves, "
+        "never again while it persists.",
+    )
+    def _alert_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        return run_alert_asset(spec, context, warehouse, get_settings())
+
+    return _alert_asset
+
+
+ALERT_ASSETS: list[dg.AssetsDefinition] = [build_alert_asset(spec) for spec in ALERT_SPECS]
+freight_spike_alerts = ALERT_ASSETS[0]

@@ -1,10 +1,26 @@
-"""``alerts.alert_events``: one row per alert condition, the memory that keeps alerts from paging twice."""
+"""The alert tables in the warehouse: what was seen (``alerts.alert_events``) and what was sent (``alerts.alert_deliveries``).
+
+``alerts.alert_events`` has one row per *episode* of a condition: it opens when a rule
+first finds the condition (``first_seen_at``), follows it while it persists (``last_seen_at``,
+current ``severity`` and ``payload``) and is closed when the rule no longer finds it
+(``status`` = resolved, ``resolved_at``). If the condition comes back later, a new episode
+opens under the same ``dedup_key`` (``alert_id`` = ``<dedup_key>#<episode>``).
+``notified_severity`` is the highest severity announced for the episode: a rise above it is
+an escalation, which notifies; a fall below it does not.
+
+``alerts.alert_deliveries`` has one row per message (trigger, escalate, resolve) and channel:
+``pending`` until sent, then ``delivered`` or ``failed`` (with the attempts and the last
+error). Failed rows are sent again by the next run of the same rule. A newer message about
+the same episode for the same channel supersedes one still undelivered (``superseded``): the
+newer one carries the whole state, so nothing is lost and the channel is not flooded when it
+comes back. ``dropped`` marks messages for a channel that is no longer configured.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -12,89 +28,284 @@ import duckdb
 from orchestration.defs.alerts.notifiers import jsonable
 
 ALERT_EVENTS = "alerts.alert_events"
+ALERT_DELIVERIES = "alerts.alert_deliveries"
 
-# Statuses of a condition. 'pending' and 'delivery_failed' are delivered (again) the next time
-# the condition is seen; 'delivered' and 'unrouted' (no route selects it) are final.
-PENDING = "pending"
-DELIVERED = "delivered"
-UNROUTED = "unrouted"
-DELIVERY_FAILED = "delivery_failed"
-FINAL_STATUSES = frozenset({DELIVERED, UNROUTED})
+OPEN, RESOLVED = "open", "resolved"
+PENDING, DELIVERED, FAILED, SUPERSEDED, DROPPED = "pending", "delivered", "failed", "superseded", "dropped"
+#: Delivery statuses the next run sends (again).
+UNSENT = (PENDING, FAILED)
 
-ALERT_EVENTS_DDL = f"""
-CREATE TABLE IF NOT EXISTS {ALERT_EVENTS} (
-    dedup_key VARCHAR PRIMARY KEY,
-    rule VARCHAR NOT NULL,
-    entity VARCHAR NOT NULL,
-    severity VARCHAR NOT NULL,
-    status VARCHAR NOT NULL,
-    first_seen_at TIMESTAMP NOT NULL,
-    last_seen_at TIMESTAMP NOT NULL,
-    payload JSON
-)
-"""
+ALERT_EVENTS_COLUMNS: dict[str, str] = {
+    "alert_id": "VARCHAR PRIMARY KEY",
+    "dedup_key": "VARCHAR NOT NULL",
+    "episode": "INTEGER NOT NULL",
+    "rule": "VARCHAR NOT NULL",
+    "entity": "VARCHAR NOT NULL",
+    "severity": "VARCHAR NOT NULL",
+    "notified_severity": "VARCHAR",
+    "status": "VARCHAR NOT NULL",
+    "title": "VARCHAR",
+    "first_seen_at": "TIMESTAMP NOT NULL",
+    "last_seen_at": "TIMESTAMP NOT NULL",
+    "escalated_at": "TIMESTAMP",
+    "resolved_at": "TIMESTAMP",
+    "first_run_id": "VARCHAR",
+    "last_run_id": "VARCHAR",
+    "facts": "JSON",
+    "payload": "JSON",
+}
+
+ALERT_DELIVERIES_COLUMNS: dict[str, str] = {
+    "delivery_id": "VARCHAR PRIMARY KEY",
+    "alert_id": "VARCHAR NOT NULL",
+    "dedup_key": "VARCHAR NOT NULL",
+    "rule": "VARCHAR NOT NULL",
+    "event": "VARCHAR NOT NULL",
+    "severity": "VARCHAR NOT NULL",
+    "channel": "VARCHAR NOT NULL",
+    "status": "VARCHAR NOT NULL",
+    "attempts": "INTEGER NOT NULL",
+    "created_at": "TIMESTAMP NOT NULL",
+    # Order of the messages queued by one run (triggers, escalations, resolutions as the rule found them).
+    "seq": "INTEGER NOT NULL",
+    "created_run_id": "VARCHAR",
+    "last_attempt_at": "TIMESTAMP",
+    "delivered_at": "TIMESTAMP",
+    "detail": "VARCHAR",
+    "message": "JSON NOT NULL",
+}
 
 
-def ensure_alert_events(conn: duckdb.DuckDBPyConnection) -> None:
+def _ddl(table: str, columns: Mapping[str, str]) -> str:
+    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(f'{c} {t}' for c, t in columns.items())})"
+
+
+def _naive(moment: dt.datetime) -> dt.datetime:
+    """UTC wall time for a TIMESTAMP column."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def ensure_alert_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the alert tables; move a table of the first layout (one row per dedup key) aside first."""
     conn.execute("CREATE SCHEMA IF NOT EXISTS alerts")
-    conn.execute(ALERT_EVENTS_DDL)
+    columns = {
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'alerts' AND table_name = 'alert_events'"
+        ).fetchall()
+    }
+    if columns and "alert_id" not in columns:
+        migrate_first_layout(conn)
+    conn.execute(_ddl(ALERT_EVENTS, ALERT_EVENTS_COLUMNS))
+    conn.execute(_ddl(ALERT_DELIVERIES, ALERT_DELIVERIES_COLUMNS))
 
 
-def record_alerts(
-    conn: duckdb.DuckDBPyConnection, alerts: Sequence[Mapping[str, Any]], seen_at: dt.datetime
-) -> dict[str, str | None]:
-    """Upsert the alerts seen now; return each key's status before this call (None = new).
+def migrate_first_layout(conn: duckdb.DuckDBPyConnection) -> None:
+    """Carry rows of the first layout (dedup_key primary key, delivery status in ``status``) over as resolved episodes.
 
-    A new condition is inserted as 'pending'. A condition already known only has its
-    ``last_seen_at`` moved forward: its first sighting, payload and status stay, which is
-    what keeps a persisting condition from being delivered again.
+    That layout keyed freight spikes by week, keys the rules no longer produce: they are
+    closed quietly (no resolve message) at their last sighting, so that the first run on the
+    new layout does not announce old weeks again.
     """
-    ensure_alert_events(conn)
-    if not alerts:
+    conn.execute("ALTER TABLE alerts.alert_events RENAME TO alert_events_first_layout")
+    conn.execute(_ddl(ALERT_EVENTS, ALERT_EVENTS_COLUMNS))
+    conn.execute(
+        f"""
+        INSERT INTO {ALERT_EVENTS} (alert_id, dedup_key, episode, rule, entity, severity, notified_severity, status,
+                                    title, first_seen_at, last_seen_at, resolved_at, payload)
+        SELECT dedup_key || '#1', dedup_key, 1, rule, entity, severity, severity, '{RESOLVED}', NULL,
+               first_seen_at, last_seen_at, last_seen_at, payload
+        FROM alerts.alert_events_first_layout
+        """
+    )
+    conn.execute("DROP TABLE alerts.alert_events_first_layout")
+
+
+def _rows(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    cursor = conn.execute(sql, list(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def open_alerts(conn: duckdb.DuckDBPyConnection, rules: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The open episode of each dedup key of ``rules``."""
+    rows = _rows(
+        conn,
+        f"SELECT * FROM {ALERT_EVENTS} WHERE status = '{OPEN}' AND rule IN (SELECT unnest(?::VARCHAR[]))",
+        [list(rules)],
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["dedup_key"] in out:
+            raise RuntimeError(
+                f"{ALERT_EVENTS} has two open episodes of {row['dedup_key']}: "
+                f"{out[row['dedup_key']]['alert_id']} and {row['alert_id']}; resolve one by hand"
+            )
+        for column in ("payload", "facts"):
+            row[column] = json.loads(row[column]) if isinstance(row[column], str) else (row[column] or {})
+        out[row["dedup_key"]] = row
+    return out
+
+
+def last_episodes(conn: duckdb.DuckDBPyConnection, keys: Iterable[str]) -> dict[str, int]:
+    keys = list(keys)
+    if not keys:
         return {}
-    keys = [str(a["dedup_key"]) for a in alerts]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"duplicate dedup keys in one batch: {sorted(k for k in set(keys) if keys.count(k) > 1)}")
-    seen = seen_at.replace(tzinfo=None)
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        previous = dict(
-            conn.execute(
-                f"SELECT dedup_key, status FROM {ALERT_EVENTS} WHERE dedup_key IN (SELECT unnest(?::VARCHAR[]))",
-                [keys],
-            ).fetchall()
-        )
-        conn.executemany(
-            f"""
-            INSERT INTO {ALERT_EVENTS} (dedup_key, rule, entity, severity, status, first_seen_at, last_seen_at, payload)
-            VALUES (?, ?, ?, ?, '{PENDING}', ?, ?, ?::JSON)
-            ON CONFLICT (dedup_key) DO UPDATE SET last_seen_at = excluded.last_seen_at
-            """,
-            [
-                [
-                    str(a["dedup_key"]),
-                    str(a["rule"]),
-                    str(a["entity"]),
-                    str(a["severity"]),
-                    seen,
-                    seen,
-                    json.dumps(jsonable(a.get("payload", {})), sort_keys=True),
-                ]
-                for a in alerts
-            ],
-        )
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
-    return {key: previous.get(key) for key in keys}
+    return dict(
+        conn.execute(
+            f"SELECT dedup_key, max(episode) FROM {ALERT_EVENTS} WHERE dedup_key IN (SELECT unnest(?::VARCHAR[])) "
+            "GROUP BY dedup_key",
+            [keys],
+        ).fetchall()
+    )
 
 
-def set_statuses(conn: duckdb.DuckDBPyConnection, statuses: Mapping[str, str]) -> None:
-    """Record the outcome of delivery for each dedup key."""
-    if not statuses:
-        return
-    conn.executemany(
-        f"UPDATE {ALERT_EVENTS} SET status = ? WHERE dedup_key = ?",
-        [[status, key] for key, status in statuses.items()],
+def _json(value: Any) -> str:
+    return json.dumps(jsonable(value or {}), sort_keys=True, ensure_ascii=False)
+
+
+def insert_episode(
+    conn: duckdb.DuckDBPyConnection,
+    alert: Mapping[str, Any],
+    alert_id: str,
+    episode: int,
+    seen: dt.datetime,
+    run_id: str | None,
+) -> None:
+    conn.execute(
+        f"""
+        INSERT INTO {ALERT_EVENTS} (alert_id, dedup_key, episode, rule, entity, severity, notified_severity, status,
+                                    title, first_seen_at, last_seen_at, first_run_id, last_run_id, facts, payload)
+        VALUES (?, ?, ?, ?, ?, ?, ?, '{OPEN}', ?, ?, ?, ?, ?, ?::JSON, ?::JSON)
+        """,
+        [
+            alert_id,
+            str(alert["dedup_key"]),
+            episode,
+            str(alert["rule"]),
+            str(alert["entity"]),
+            str(alert["severity"]),
+            str(alert["severity"]),
+            alert.get("title"),
+            _naive(seen),
+            _naive(seen),
+            run_id,
+            run_id,
+            _json(alert.get("facts")),
+            _json(alert.get("payload")),
+        ],
+    )
+
+
+def update_episode(
+    conn: duckdb.DuckDBPyConnection,
+    alert_id: str,
+    alert: Mapping[str, Any],
+    seen: dt.datetime,
+    run_id: str | None,
+    escalated: bool,
+) -> None:
+    """A sighting of an open episode: current severity, title and payload; on escalation the new announced severity."""
+    conn.execute(
+        f"""
+        UPDATE {ALERT_EVENTS}
+        SET severity = ?, title = ?, last_seen_at = ?, last_run_id = ?, facts = ?::JSON, payload = ?::JSON,
+            notified_severity = CASE WHEN ? THEN ? ELSE notified_severity END,
+            escalated_at = CASE WHEN ? THEN ? ELSE escalated_at END
+        WHERE alert_id = ?
+        """,
+        [
+            str(alert["severity"]),
+            alert.get("title"),
+            _naive(seen),
+            run_id,
+            _json(alert.get("facts")),
+            _json(alert.get("payload")),
+            escalated,
+            str(alert["severity"]),
+            escalated,
+            _naive(seen),
+            alert_id,
+        ],
+    )
+
+
+def resolve_episode(conn: duckdb.DuckDBPyConnection, alert_id: str, when: dt.datetime, run_id: str | None) -> None:
+    conn.execute(
+        f"UPDATE {ALERT_EVENTS} SET status = '{RESOLVED}', resolved_at = ?, last_run_id = ? WHERE alert_id = ?",
+        [_naive(when), run_id, alert_id],
+    )
+
+
+def enqueue_delivery(
+    conn: duckdb.DuckDBPyConnection,
+    message: Mapping[str, Any],
+    channel: str,
+    created: dt.datetime,
+    run_id: str | None,
+    seq: int = 0,
+) -> str:
+    """Record one message for one channel as pending; an older unsent message of the episode to that channel is superseded."""
+    alert_id = str(message["alert_id"])
+    stamp = _naive(created).isoformat(timespec="microseconds")
+    delivery_id = f"{alert_id}|{message['event']}|{stamp}|{channel}"
+    conn.execute(
+        f"UPDATE {ALERT_DELIVERIES} SET status = '{SUPERSEDED}', detail = ? "
+        f"WHERE alert_id = ? AND channel = ? AND status IN ('{PENDING}', '{FAILED}')",
+        [f"superseded by {message['event']} of {stamp} before it was delivered", alert_id, channel],
+    )
+    conn.execute(
+        f"""
+        INSERT INTO {ALERT_DELIVERIES} (delivery_id, alert_id, dedup_key, rule, event, severity, channel, status,
+                                        attempts, created_at, seq, created_run_id, message)
+        VALUES (?, ?, ?, ?, ?, ?, ?, '{PENDING}', 0, ?, ?, ?, ?::JSON)
+        """,
+        [
+            delivery_id,
+            alert_id,
+            str(message["dedup_key"]),
+            str(message["rule"]),
+            str(message["event"]),
+            str(message["severity"]),
+            channel,
+            _naive(created),
+            seq,
+            run_id,
+            _json(message),
+        ],
+    )
+    return delivery_id
+
+
+def unsent_deliveries(conn: duckdb.DuckDBPyConnection, rules: Iterable[str]) -> list[dict[str, Any]]:
+    """Pending and failed messages of ``rules``, oldest first (a channel sees an episode's messages in order)."""
+    rows = _rows(
+        conn,
+        f"SELECT * FROM {ALERT_DELIVERIES} WHERE status IN ('{PENDING}', '{FAILED}') "
+        "AND rule IN (SELECT unnest(?::VARCHAR[])) ORDER BY created_at, seq, delivery_id",
+        [list(rules)],
+    )
+    for row in rows:
+        row["message"] = json.loads(row["message"]) if isinstance(row["message"], str) else row["message"]
+    return rows
+
+
+def record_attempt(
+    conn: duckdb.DuckDBPyConnection,
+    delivery_id: str,
+    status: str,
+    attempts: int,
+    detail: str,
+    when: dt.datetime,
+) -> None:
+    """The outcome of sending one message (``attempts`` made now; 0 when it was not tried)."""
+    conn.execute(
+        f"""
+        UPDATE {ALERT_DELIVERIES}
+        SET status = ?, attempts = attempts + ?, detail = ?,
+            last_attempt_at = CASE WHEN ? > 0 THEN ? ELSE last_attempt_at END,
+            delivered_at = CASE WHEN ? = '{DELIVERED}' THEN ? ELSE delivered_at END
+        WHERE delivery_id = ?
+        """,
+        [status, attempts, detail, attempts, _naive(when), status, _naive(when), delivery_id],
     )
