@@ -3,7 +3,7 @@
 --   demand       cumulative distribution of 90-day revenue among the market's pairs
 --                (the market's best seller scores 100)
 --   growth       units growth of the last 28 days vs the 28 before: -50% -> 0, +50% -> 100
---   margin       landed margin: 0% -> 0, 40% -> 100
+--   margin       landed margin: 10% -> 0, 60% -> 100
 --   quality      mean of: return rate 20% -> 0, 0% -> 100; bad-review rate 40% -> 0,
 --                0% -> 100; complaint tickets per 100 units 10 -> 0, 0 -> 100
 --   competition  mean of: sellers on the listing 20 -> 0, 1 -> 100; price vs competitor
@@ -15,7 +15,8 @@
 -- selection_weight_*. Recommendation, first rule that holds: exit (landed margin below
 -- var selection_exit_margin_pct or score below var selection_exit_score), fix (a pain
 -- point: voltage/plug mismatch, missing local docs, complaints, returns, bad reviews,
--- logistics cost or thin margin past their var thresholds, in that order), expand (score
+-- logistics cost or thin margin past their var thresholds, in that order; the rates need at
+-- least var selection_fix_min_events tickets, returned units or bad reviews), expand (score
 -- at or above var selection_expand_score and units not falling), keep.
 
 {%- set w_demand = var('selection_weight_demand', 0.25) %}
@@ -39,7 +40,7 @@ components as (
         *,
         round(100.0 * cume_dist() over (partition by destination_country order by revenue_90d_usd), 4) as demand_score,
         round(coalesce({{ linear_score('growth_28d_pct', -50, 50) }}, 50), 4) as growth_score,
-        round(coalesce({{ linear_score('landed_margin_pct', 0, 40) }}, 50), 4) as margin_score,
+        round(coalesce({{ linear_score('landed_margin_pct', 10, 60) }}, 50), 4) as margin_score,
         round(coalesce(
             (
                 coalesce({{ linear_score('return_rate_pct', 20, 0) }}, 0)
@@ -110,10 +111,18 @@ pain_points as (
         case
             when voltage_mismatch or plug_mismatch then 'voltage_plug_mismatch'
             when missing_local_docs then 'missing_local_docs'
-            when complaint_tickets_per_100_units >= {{ var('selection_fix_complaints_per_100_units', 5) }}
+            when
+                complaint_tickets_per_100_units >= {{ var('selection_fix_complaints_per_100_units', 5) }}
+                and complaint_tickets_90d >= {{ var('selection_fix_min_events', 3) }}
                 then 'complaints'
-            when return_rate_pct >= {{ var('selection_fix_return_rate_pct', 10) }} then 'returns'
-            when bad_review_rate_pct >= {{ var('selection_fix_bad_review_rate_pct', 25) }} then 'bad_reviews'
+            when
+                return_rate_pct >= {{ var('selection_fix_return_rate_pct', 10) }}
+                and returned_units_90d >= {{ var('selection_fix_min_events', 3) }}
+                then 'returns'
+            when
+                bad_review_rate_pct >= {{ var('selection_fix_bad_review_rate_pct', 25) }}
+                and bad_reviews_90d >= {{ var('selection_fix_min_events', 3) }}
+                then 'bad_reviews'
             when logistics_cost_share_pct >= {{ var('selection_fix_logistics_share_pct', 25) }} then 'logistics_cost'
             when landed_margin_pct < {{ var('selection_fix_margin_pct', 15) }} then 'thin_margin'
         end as pain_point_kind
@@ -127,10 +136,10 @@ recommended as (
         *,
         case
             when landed_margin_pct < {{ var('selection_exit_margin_pct', 0) }} then 'negative_margin'
-            when selection_score < {{ var('selection_exit_score', 35) }} then 'low_score'
+            when selection_score < {{ var('selection_exit_score', 45) }} then 'low_score'
             when pain_point_kind is not null then pain_point_kind
             when
-                selection_score >= {{ var('selection_expand_score', 65) }}
+                selection_score >= {{ var('selection_expand_score', 70) }}
                 and coalesce(growth_28d_pct, 0) >= 0
                 then 'high_score_not_declining'
             else 'no_trigger'
