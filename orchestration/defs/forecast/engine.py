@@ -48,7 +48,7 @@ from orchestration.defs.forecast.models import (
     average_demand_interval,
     daily_demand_config,
     days_with_data,
-    fit_prophet,
+    fit_prophet_direct,
     quiet_stan_logs,
     seasonal_naive_forecast,
     spread_weekly,
@@ -168,7 +168,7 @@ def _baseline(path: _Path, train: pd.DataFrame, horizon: int, floor: bool) -> pd
 
 def _model(path: _Path, train: pd.DataFrame, horizon: int, seed: int, init: dict[str, Any] | None) -> ProphetFit:
     future = _future_dates(train, horizon, path.step_days)
-    return fit_prophet(train, future, path.model_config(len(train)), seed, init=init)
+    return fit_prophet_direct(train, future, path.model_config(len(train)), seed, init=init)
 
 
 def _score(model: str, origin: pd.Timestamp, test: pd.DataFrame, fc: pd.DataFrame, scale: float) -> dict[str, Any]:

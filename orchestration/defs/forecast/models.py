@@ -14,12 +14,8 @@ stays fast and does not print Prophet's import-time chatter.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -172,7 +168,7 @@ def _future_dates(history: pd.DataFrame, horizon: int, step_days: int = 1) -> pd
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     last = pd.Timestamp(history["ds"].max())
-    return pd.DatetimeIndex([last + pd.Timedelta(days=step_days * (i + 1)) for i in range(horizon)], name="ds")
+    return pd.date_range(last + pd.Timedelta(days=step_days), periods=horizon, freq=f"{step_days}D", name="ds")
 
 
 def _residual_band(residuals: np.ndarray, width: float = INTERVAL_WIDTH) -> tuple[float, float]:
@@ -286,62 +282,6 @@ class ProphetFit:
     newton_fallback: bool = False
 
 
-def _fast_backend_class():
-    """A cmdstanpy backend that writes Stan's JSON inputs with the C JSON encoder.
-
-    Prophet hands cmdstanpy nested lists, which cmdstanpy's writer (stanio) walks value by
-    value in pure Python: about a third of a fit's time for two years of daily data. The
-    files are the same JSON (``json.dumps`` prints floats with ``repr``), so fits are
-    identical (``test_fast_backend_gives_the_same_fit``). Stan's output goes to a temporary
-    folder removed after each fit instead of piling up until the process exits.
-    """
-    from prophet.models import CmdStanPyBackend
-
-    class FastJsonBackend(CmdStanPyBackend):
-        newton_fallback = False
-
-        def fit(self, stan_init: dict[str, Any], stan_data: dict[str, Any], **kwargs: Any) -> dict[str, np.ndarray]:
-            if "inits" not in kwargs and "init" in kwargs:
-                stan_init = self.sanitize_custom_inits(stan_init, kwargs.pop("init"))
-            inits, data = self.prepare_data(stan_init, stan_data)
-            workdir = Path(tempfile.mkdtemp(prefix="tw-stan-"))
-            try:
-                (workdir / "data.json").write_text(json.dumps(data))
-                (workdir / "inits.json").write_text(json.dumps(inits))
-                args: dict[str, Any] = {
-                    "data": str(workdir / "data.json"),
-                    "inits": str(workdir / "inits.json"),
-                    "algorithm": "Newton" if data["T"] < 100 else "LBFGS",
-                    "iter": int(1e4),
-                    "output_dir": str(workdir),
-                }
-                args.update(kwargs)
-                try:
-                    self.stan_fit = self.model.optimize(**args)
-                except RuntimeError:
-                    if args["algorithm"] == "Newton":
-                        raise
-                    self.newton_fallback = True
-                    args["algorithm"] = "Newton"
-                    self.stan_fit = self.model.optimize(**args)
-                params = self.stan_to_dict_numpy(self.stan_fit.column_names, self.stan_fit.optimized_params_np)
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
-            return {name: value.reshape((1, -1)) for name, value in params.items()}
-
-    return FastJsonBackend
-
-
-_BACKEND_CLASS: type | None = None
-
-
-def _backend():
-    global _BACKEND_CLASS
-    if _BACKEND_CLASS is None:
-        _BACKEND_CLASS = _fast_backend_class()
-    return _BACKEND_CLASS()
-
-
 def warm_start_params(model: Any) -> dict[str, Any]:
     """Fitted parameters as Stan inits (Prophet's documented warm-start recipe)."""
     params = {name: model.params[name][0][0] for name in ("k", "m", "sigma_obs")}
@@ -355,9 +295,11 @@ def fit_prophet(
     config: ProphetConfig,
     seed: int,
     init: dict[str, Any] | None = None,
-    fast_backend: bool = True,
 ) -> ProphetFit:
-    """Fit Prophet on ``train`` (ds, y) and forecast the dates in ``future``.
+    """Fit Prophet on ``train`` (ds, y) and forecast the dates in ``future``, with the ``prophet`` package.
+
+    The reference implementation: the pipeline runs :func:`fit_prophet_direct`, which gives
+    the same numbers with a third of the CPU and is tested against this function.
 
     ``init`` warm-starts the optimizer from another fit of the same series (a backtest
     origin): L-BFGS then needs fewer iterations to reach (about) the same optimum.
@@ -410,8 +352,6 @@ def fit_prophet(
                 model.add_regressor(name)
                 fit_frame[name] = train_part[name].to_numpy()
                 future_frame[name] = future_part[name].to_numpy()
-    if fast_backend:
-        model.stan_backend = _backend()
     fit_kwargs: dict[str, Any] = {"seed": int(seed) % 2**32}
     if init is not None:
         fit_kwargs["init"] = init
@@ -450,8 +390,57 @@ def fit_prophet(
     return ProphetFit(
         forecast=out[FORECAST_COLUMNS].reset_index(drop=True),
         params=warm_start_params(model),
-        newton_fallback=bool(getattr(model.stan_backend, "newton_fallback", False)),
     )
+
+
+def fit_prophet_direct(
+    train: pd.DataFrame,
+    future: pd.DatetimeIndex,
+    config: ProphetConfig,
+    seed: int,
+    init: dict[str, Any] | None = None,
+) -> ProphetFit:
+    """:func:`fit_prophet` through :mod:`.prophet_direct`: the same model and numbers, about 3x less CPU.
+
+    This is what the pipeline runs; :func:`fit_prophet` (the ``prophet`` package itself) is
+    the reference it is tested against.
+    """
+    from orchestration.defs.forecast.prophet_direct import DirectFit
+
+    quiet_stan_logs()
+    frame = _validate_history(train)
+    if len(frame) < 2:
+        raise ValueError(f"Prophet needs at least two points of history, got {len(frame)}")
+    y = frame["y"].to_numpy()
+    if config.log_scale:
+        if (y <= 0).any():
+            raise ValueError("log-scale Prophet needs a positive series")
+        y = np.log(y)
+    future = pd.DatetimeIndex(future, name="ds")
+    ds = pd.DatetimeIndex(frame["ds"]).append(future)
+    n = len(frame)
+    fit = DirectFit(ds, y, config, seed, init=init)
+    ahead = slice(n, len(ds))
+    yhat = fit.point(ahead)
+    if config.uncertainty_samples > 0:
+        state = np.random.get_state()
+        np.random.seed(int(seed) % 2**32)
+        try:
+            lower, upper = fit.sampled_interval(ahead, int(config.uncertainty_samples), config.interval_width)
+        finally:
+            np.random.set_state(state)
+    else:
+        lo, hi = _residual_band(y - fit.point(slice(0, n)), config.interval_width)
+        lower, upper = yhat + lo, yhat + hi
+    out = pd.DataFrame({"ds": future, "yhat": yhat, "yhat_lower": lower, "yhat_upper": upper})
+    if config.log_scale:
+        for col in ("yhat", "yhat_lower", "yhat_upper"):
+            out[col] = np.exp(out[col])
+    if config.floor_zero:
+        out = _floor(out)
+    if not np.isfinite(out[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()).all():
+        raise ValueError(f"Prophet produced non-finite values for a series of {n} points")
+    return ProphetFit(forecast=out.reset_index(drop=True), params=fit.warm_start(), newton_fallback=fit.newton_fallback)
 
 
 def daily_demand_config(
@@ -502,4 +491,4 @@ def forecast_demand(
     frame = _validate_history(history)
     span_days = (frame["ds"].max() - frame["ds"].min()).days + 1
     config = daily_demand_config(country, span_days, uncertainty_samples)
-    return fit_prophet(frame, _future_dates(frame, horizon_days), config, seed).forecast
+    return fit_prophet_direct(frame, _future_dates(frame, horizon_days), config, seed).forecast
