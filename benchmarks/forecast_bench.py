@@ -238,7 +238,7 @@ def compare_intervals(residual: pd.DataFrame, sampled: pd.DataFrame, samples: in
 def example_backtest(name: str, origins: int = 3, horizon: int = 12, season: int = 12) -> dict[str, Any]:
     """Rolling-origin backtest on a monthly example: Prophet (log scale) and additive vs seasonal naive."""
     from orchestration.defs.forecast import metrics
-    from orchestration.defs.forecast.models import ProphetConfig, fit_prophet
+    from orchestration.defs.forecast.models import ProphetConfig, fit_prophet_direct
 
     frame = pd.read_csv(EXAMPLES / f"{name}.csv", parse_dates=["ds"])
     y_all = frame["y"].to_numpy(dtype=float)
@@ -260,7 +260,7 @@ def example_backtest(name: str, origins: int = 3, horizon: int = 12, season: int
         lo, hi = np.quantile(diffs, [0.1, 0.9])
         forecasts = {"seasonal_naive": (naive, naive + lo, naive + hi)}
         for label, config in configs.items():
-            fc = fit_prophet(train, future, config, seed=7).forecast
+            fc = fit_prophet_direct(train, future, config, seed=7).forecast
             forecasts[label] = (fc["yhat"].to_numpy(), fc["yhat_lower"].to_numpy(), fc["yhat_upper"].to_numpy())
         for label, (yhat, lower, upper) in forecasts.items():
             rows.append(

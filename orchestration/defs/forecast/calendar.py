@@ -147,29 +147,23 @@ def holiday_frame(country: str, first_year: int, last_year: int) -> pd.DataFrame
     return frame.sort_values(["ds", "holiday"], kind="stable").reset_index(drop=True)
 
 
-def _day_flags(country: str, days: pd.DatetimeIndex) -> dict[str, np.ndarray]:
-    """Per day: is it a public holiday, in the Black Friday window, a Prime Day, a double day."""
-    years = range(days.min().year, days.max().year + 1)
-    frame = holiday_frame(country, years.start, years.stop - 1)
-    public: set[pd.Timestamp] = set()
-    bf_days: set[pd.Timestamp] = set()
-    prime: set[pd.Timestamp] = set()
-    double: set[pd.Timestamp] = set()
+@lru_cache(maxsize=256)
+def _flagged_days(country: str, first_year: int, last_year: int) -> dict[str, np.ndarray]:
+    """Per calendar kind, the sorted days (since 1970) it marks in ``country`` over the years."""
+    frame = holiday_frame(country, first_year, last_year)
+    kinds: dict[str, set[int]] = {name: set() for name in WEEKLY_REGRESSORS}
     for row in frame.itertuples(index=False):
+        base = int(np.datetime64(row.ds, "D").astype(np.int64))
+        window = range(base + int(row.lower_window), base + int(row.upper_window) + 1)
         if row.holiday in (PUBLIC_HOLIDAY, CHRISTMAS):
-            public.update(row.ds + pd.Timedelta(days=o) for o in range(row.lower_window, row.upper_window + 1))
+            kinds["public_holiday_days"].update(window)
         elif row.holiday in (BLACK_FRIDAY, CYBER_MONDAY):
-            bf_days.update(row.ds + pd.Timedelta(days=o) for o in range(row.lower_window, row.upper_window + 1))
+            kinds["black_friday_days"].update(window)
         elif row.holiday == PRIME_DAY:
-            prime.add(row.ds)
+            kinds["prime_days"].add(base)
         elif row.holiday != PRIME_DAY_EVE:
-            double.add(row.ds)
-    return {
-        "public_holiday_days": days.isin(list(public)).astype(float),
-        "black_friday_days": days.isin(list(bf_days)).astype(float),
-        "prime_days": days.isin(list(prime)).astype(float),
-        "double_days": days.isin(list(double)).astype(float),
-    }
+            kinds["double_days"].add(base)
+    return {name: np.array(sorted(days), dtype=np.int64) for name, days in kinds.items()}
 
 
 def weekly_calendar_regressors(country: str, week_ends: pd.Series | pd.DatetimeIndex) -> pd.DataFrame:
@@ -181,11 +175,12 @@ def weekly_calendar_regressors(country: str, week_ends: pd.Series | pd.DatetimeI
     ends = pd.DatetimeIndex(pd.to_datetime(week_ends))
     if ends.empty:
         return pd.DataFrame({name: pd.Series([], dtype=float) for name in WEEKLY_REGRESSORS})
-    days = pd.date_range(ends.min() - pd.Timedelta(days=6), ends.max(), freq="D")
-    flags = _day_flags(country, days)
+    end_days = ends.values.astype("datetime64[D]").astype(np.int64)
+    flagged = _flagged_days(country, (ends.min() - pd.Timedelta(days=6)).year, ends.max().year)
     out = {}
     for name in WEEKLY_REGRESSORS:
-        cumulative = np.concatenate([[0.0], np.cumsum(flags[name])])
-        end_pos = days.get_indexer(ends) + 1
-        out[name] = cumulative[end_pos] - cumulative[np.maximum(end_pos - 7, 0)]
+        days = flagged[name]
+        out[name] = (
+            np.searchsorted(days, end_days, side="right") - np.searchsorted(days, end_days - 7, side="right")
+        ).astype(float)
     return pd.DataFrame(out)

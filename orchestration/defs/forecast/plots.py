@@ -27,7 +27,7 @@ class SeriesPlot:
     unit: str = "units"
 
 
-def render_png(panels: Sequence[SeriesPlot], columns: int = 2, dpi: int = 72) -> bytes:
+def render_png(panels: Sequence[SeriesPlot], columns: int = 2, dpi: int = 60) -> bytes:
     """All panels in one PNG, ``columns`` wide."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

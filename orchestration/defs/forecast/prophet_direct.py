@@ -13,8 +13,9 @@ prediction formulas:
   (one column per holiday and window offset, sorted by name), extra regressors
   (standardised unless binary or constant);
 - priors: Prophet's defaults (seasonality, holidays and regressors 10, changepoints 0.05);
-- Stan: Prophet's own compiled model and initial values, L-BFGS (Newton below 100 points,
-  and as the fallback), additive mode, linear growth;
+- Stan: Prophet's own compiled model and initial values, L-BFGS (``ProphetConfig.algorithm``;
+  Prophet would use Newton below 100 points) with Newton as the fallback, additive mode,
+  linear growth;
 - prediction: piecewise-linear trend plus features times coefficients; sampled intervals
   draw trend changes and noise exactly as ``Prophet.predict`` does.
 
@@ -257,7 +258,8 @@ class DirectFit:
                 "beta": np.asarray(start_values["beta"], dtype=float).tolist(),
                 "sigma_obs": float(start_values["sigma_obs"]),
             }
-            params, self.newton_fallback = optimize(data, inits, seed)
+            kwargs = {"algorithm": config.algorithm} if config.algorithm else {}
+            params, self.newton_fallback = optimize(data, inits, seed, **kwargs)
         if no_changepoints:  # as Prophet: fold the dummy changepoint's delta into the base rate
             params["k"] = params["k"] + params["delta"]
             params["delta"] = np.zeros_like(params["delta"])
