@@ -1008,13 +1008,16 @@ def test_an_asset_whose_table_is_missing_skips_and_still_retries(alert_env: Path
     assert meta["alerts_found"] == 0
 
 
-def test_empty_mart_gives_no_alerts(alert_env: Path) -> None:
+def test_an_empty_mart_judges_nothing_and_resolves_nothing(alert_env: Path) -> None:
     warehouse = alert_env / "warehouse.duckdb"
-    write_lane_mart(warehouse, [lane_row("L1", 1.0, 0.0)])
+    write_lane_mart(warehouse, [lane_row("L1", 60.0, 4.0)])
+    assert metadata(materialize(warehouse))["new"] == 1
     with duckdb.connect(str(warehouse)) as conn:
         conn.execute("DELETE FROM marts.risk_lane_weekly")
     result = materialize(warehouse)
-    assert result.success and metadata(result)["alerts_found"] == 0
+    meta = metadata(result)
+    assert result.success and meta["alerts_found"] == 0 and "marts.risk_lane_weekly has no rows" in meta["skipped"]
+    assert meta["open_alerts"] == 1 and alert_events(warehouse)["status"].tolist() == ["open"]
 
 
 def crafted_warehouse(path: Path) -> None:

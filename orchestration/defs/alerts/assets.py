@@ -7,9 +7,10 @@ evaluates its rules (:mod:`.rules`), records the episodes and queues the message
 The step fails when a message could not be delivered, after everything else is recorded,
 so that on-call hears of it; the message is sent again by the next run.
 
-A table an asset reads that does not exist yet (a mart not built, a forecast that never ran)
-does not fail the asset: it says so in its log and metadata, judges nothing (so nothing is
-resolved by mistake) and still retries earlier deliveries.
+A table an asset needs that does not exist yet (a mart not built) or has no rows does not
+fail the asset: it says so in its log and metadata, judges nothing (so nothing is resolved
+by mistake: an empty mart is no evidence that conditions ended) and still retries earlier
+deliveries. The demand forecast is optional: without it stock-out risk uses run rates.
 """
 
 from collections import Counter
@@ -63,6 +64,10 @@ class AlertAssetSpec:
     @property
     def key(self) -> dg.AssetKey:
         return dg.AssetKey(["alerts", self.name])
+
+    @property
+    def required_tables(self) -> list[str]:
+        return [item.table for item in self.inputs if item.required]
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -285,7 +290,8 @@ def run_alert_asset(
     link = f"{settings.webserver_base_url.rstrip('/')}/runs/{context.run.run_id}"
     with warehouse.connect() as conn:
         frames, missing = read_inputs(conn, spec)
-        result = None if missing else spec.evaluate(frames, settings.thresholds)
+        empty = [t for t in spec.required_tables if t not in missing and frames[t] is not None and frames[t].empty]
+        result = None if missing or empty else spec.evaluate(frames, settings.thresholds)
         summary = process_rule_run(conn, spec.rules, result, settings, now, context.run.run_id, link)
         still_open = open_count(conn, spec.rules)
 
@@ -300,10 +306,9 @@ def run_alert_asset(
         "open_alerts": dg.MetadataValue.int(still_open),
     }
     if result is None:
-        reason = (
-            f"skipped: {', '.join(missing)} does not exist in the warehouse (not built yet?); nothing judged, "
-            "open alerts left as they are"
-        )
+        problems = [f"{t} does not exist in the warehouse (not built yet?)" for t in missing]
+        problems += [f"{t} has no rows (in the window read)" for t in empty]
+        reason = f"skipped: {'; '.join(problems)}; nothing judged, open alerts left as they are"
         context.log.warning(f"{spec.name} {reason}")
         metadata["skipped"] = dg.MetadataValue.text(reason)
         metadata["alerts_found"] = dg.MetadataValue.int(0)
