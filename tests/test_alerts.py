@@ -554,7 +554,7 @@ def found(*alerts: tuple[str, str], unjudged: set[str] | None = None) -> RuleRes
                 "entity": e,
                 "severity": s,
                 "title": f"spike on {e} ({s})",
-                "facts": {"Severity": s},
+                "facts": {"Severity": s, "Entity": e},
                 "payload": {"entity": e},
             }
             for e, s in alerts
@@ -724,6 +724,11 @@ def test_a_failing_channel_is_recorded_does_not_block_others_and_is_retried_next
     second = run(conn, settings, found(("L1", "warning"), ("L2", "warning")), 1)
     assert [(d.channel, d.status, d.retried) for d in second.deliveries] == [("slack", "delivered", True)] * 2
     assert [m["blocks"][0]["type"] for m in http_receiver.at("/slack/hook")] == ["header", "header"]
+    # Sent from the stored message: the facts keep the rule's order.
+    assert [f["text"] for f in http_receiver.at("/slack/hook")[0]["blocks"][2]["fields"]] == [
+        "*Severity*\nwarning",
+        "*Entity*\nL1",
+    ]
     assert len(read_outbox(settings.outbox)) == 2  # the outbox is not sent again
     rows = [d for d in deliveries(conn) if d["channel"] == "slack"]
     assert [(d["status"], d["attempts"]) for d in rows] == [("delivered", FAST["attempts"] + 1), ("delivered", 1)]

@@ -100,10 +100,11 @@ def _text(value: Any) -> str | None:
 
 
 def _usd(value: float | None) -> str:
+    """Dollars: whole above 100 ($4,400), cents below ($1.72 per kg)."""
     if value is None:
         return "n/a"
     sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.0f}"
+    return f"{sign}${abs(value):,.0f}" if abs(value) >= 100 else f"{sign}${abs(value):,.2f}"
 
 
 def _sorted(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -196,7 +197,7 @@ def detect_freight_spikes(df_latest_weeks: pd.DataFrame, thresholds: Thresholds)
                 {
                     "Lane": f"{lane_id} ({origin}->{destination}, {mode})",
                     "Week": week,
-                    "Rate": f"{_usd(rate)}" + (f" {unit}" if unit else ""),
+                    "Rate": f"{_usd(rate)}" + (f" {unit.replace('_', ' ')}" if unit else ""),
                     "Week over week": f"{wow:+.1f}%" if wow is not None else "n/a",
                     "4 weeks": f"{_number(row.get('change_4w_pct')):+.1f}%"
                     if _number(row.get("change_4w_pct")) is not None
@@ -704,14 +705,14 @@ def evaluate_first_response(service: pd.DataFrame, thresholds: Thresholds) -> Ru
                 severity,
                 f"First response over SLA in {country}: {share:.0%} of {tickets} tickets since {start} waited more "
                 f"than {sla:g}h (p90 over SLA when above 10%); worst channel {worst['channel']} "
-                f"({worst['breach_share']:.0%})",
+                f"({worst['breach_share'] or 0:.0%})",
                 {
                     "Market": country,
                     "Window": f"{start}..{latest.date().isoformat()}",
                     "Tickets over SLA": f"{breaches} of {tickets} ({share:.0%})",
                     "p90 first response (daily, weighted)": f"{p90:.1f}h" if p90 is not None else "n/a",
                     "SLA": f"{sla:g}h",
-                    "Worst channel": f"{worst['channel']} ({worst['breach_share']:.0%} over SLA)",
+                    "Worst channel": f"{worst['channel']} ({worst['breach_share'] or 0:.0%} over SLA)",
                 },
                 {
                     "destination_country": country,

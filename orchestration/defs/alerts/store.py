@@ -161,7 +161,8 @@ def last_episodes(conn: duckdb.DuckDBPyConnection, keys: Iterable[str]) -> dict[
 
 
 def _json(value: Any) -> str:
-    return json.dumps(jsonable(value or {}), sort_keys=True, ensure_ascii=False)
+    """JSON text in the rule's key order (facts are shown in that order)."""
+    return json.dumps(jsonable(value or {}), ensure_ascii=False)
 
 
 def insert_episode(
