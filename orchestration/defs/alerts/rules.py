@@ -501,11 +501,10 @@ def evaluate_stockout_risk(
             (as_of + dt.timedelta(days=math.floor(cover_days))).isoformat() if cover_days is not None else None
         )
         shortfall = demand - available
-        source_text = (
-            f"forecast ({model})"
-            if source == "forecast" and model
-            else ("forecast" if source == "forecast" else "28-day run rate (no forecast)")
-        )
+        if source == "forecast":
+            source_text = f"{model} forecast" if model else "forecast"
+        else:
+            source_text = "28-day run rate, no forecast"
         alerts.append(
             _alert(
                 STOCKOUT_RISK,
@@ -848,13 +847,13 @@ def evaluate_return_rates(selection: pd.DataFrame, thresholds: Thresholds) -> Ru
                 (sku, country),
                 f"{sku}/{country}",
                 "warning",
-                f"Return rate {sku} in {country}: {sku_rate:.1f}% of 90-day units returned, {multiple:.1f}x its "
+                f"Return rate {sku} in {country}: {sku_rate:.1f}% of 90-day units returned, {multiple:.2f}x its "
                 f"category {cat_name} ({cat_rate:.1f}%)" + (f"; top reason {reason}" if reason else ""),
                 {
                     "SKU / market": f"{sku} / {country}",
                     "Return rate (90 days)": f"{sku_rate:.1f}% ({int(row['_returned'])} of {int(row['_units'])} units)",
                     "Category rate": f"{cat_rate:.1f}% ({cat_name})",
-                    "Multiple": f"{multiple:.1f}x (threshold {thresholds.return_rate_multiple:g}x)",
+                    "Multiple": f"{multiple:.2f}x (threshold {thresholds.return_rate_multiple:g}x)",
                     "Top return reason": reason,
                 },
                 {
