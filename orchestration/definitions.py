@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs import alerts, forecast, ingest, quality, transform
+from orchestration.defs import alerts, forecast, ingest, publish, quality, transform
 from orchestration.defs.jobs import build_jobs_and_schedules
 from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import WarehouseResource
@@ -20,7 +20,7 @@ def build_definitions() -> dg.Definitions:
         path=str(settings.warehouse), threads=settings.duckdb.threads, memory_limit=settings.duckdb.memory_limit
     )
     jobs, schedules = build_jobs_and_schedules()
-    return dg.Definitions.merge(
+    domains = dg.Definitions.merge(
         ingest.build_defs(),
         transform.build_defs(),
         quality.defs,
@@ -28,6 +28,11 @@ def build_definitions() -> dg.Definitions:
         alerts.defs,
         dg.Definitions(jobs=jobs, schedules=schedules, resources={"warehouse": warehouse}),
     )
+    # Gating and publication need the whole graph: which gates lie upstream of each mart, and
+    # which forecast tables are published with the marts.
+    graph = domains.resolve_asset_graph()
+    merged = dg.Definitions.merge(domains, quality.build_gating_defs(graph), publish.build_defs(graph))
+    return quality.gate_automation(merged, graph)
 
 
 @dg.definitions

@@ -2,6 +2,9 @@
 
 One job materializes the whole graph for a range of daily partitions. It runs in one
 process: DuckDB allows a single writer, and every step writes the same warehouse file.
+Since it runs everything in one run, Dagster's blocking checks stop what a gate failing
+tonight guards; the ``upstream_gates`` checks on the marts (``orchestration/defs/quality``)
+stop it while a gate of an earlier night is still failing.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ def build_jobs_and_schedules() -> tuple[list[dg.UnresolvedAssetJobDefinition], l
         selection=dg.AssetSelection.all(),
         partitions_def=daily_partitions,
         executor_def=dg.in_process_executor,
-        description="Ingest every source for the day, build the marts, gate, forecast and alert.",
+        description=(
+            "Ingest every source for the day, build the marts, gate (GX suites, dbt tests, and gates still "
+            "failing from earlier nights), forecast, alert and publish the marts for BI."
+        ),
         tags={"team": "data-engineering"},
     )
     schedule = dg.build_schedule_from_partitioned_job(

@@ -183,6 +183,14 @@ class DuckDBSettings(BaseModel):
     memory_limit: str | None = None
 
 
+class PublishSettings(BaseModel):
+    """The BI publication (``orchestration/defs/publish``) under ``publish_path``."""
+
+    # Releases kept under <published>/releases: the current one and the one before it at least,
+    # since a reader may still hold the previous night open while the switch happens.
+    keep_releases: int = Field(default=3, ge=2)
+
+
 class Settings(BaseSettings):
     """Everything configurable about a Tradewinds deployment."""
 
@@ -208,6 +216,7 @@ class Settings(BaseSettings):
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     notifiers: NotifierSettings = Field(default_factory=NotifierSettings)
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
+    publish: PublishSettings = Field(default_factory=PublishSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,9 +1,17 @@
-"""On-call: every failed run pages with the failing step, the error and a link to the run.
+"""On-call: every failed run pages with the failing step, the error and a link to the run, and
+every failed gate pages with the failing expectations.
 
-The sensor only sends: it does not write ``alerts.alert_events``, because the warehouse has
+The sensors only send: they do not write ``alerts.alert_events``, because the warehouse has
 one writer and a run may hold it while the sensor daemon evaluates. Each failed run is
 reported once by Dagster's run-status cursor; its dedup key (``failed_run:<run_id>``) lets
 downstream channels (PagerDuty, the outbox reader) collapse repeats anyway.
+
+A failed gate (an asset check that failed with ERROR severity: a GX suite, a dbt test) pages
+once per failure episode: the evaluation that turns a gate from passing to failing pages,
+later failing evaluations of the same gate do not, until it has passed again (for a
+daily-partitioned raw table: until the failed days were reloaded and passed). The dedup key
+is ``failed_gate:<asset>:<check>:<run id of the first failure>``. The derived
+``upstream_gates`` checks on the marts repeat other gates' failures and never page.
 """
 
 import re
@@ -120,7 +128,7 @@ def send_oncall(alert: dict[str, Any], settings: Settings, log: Any) -> None:
         results = notify(alert, settings)
         problems = [f"{r.channel}: {r.detail}" for r in results if not r.ok]
         if not results:
-            problems = ["no notifier route selects rule 'failed_run' at severity critical"]
+            problems = [f"no notifier route selects rule {alert['rule']!r} at severity {alert['severity']}"]
     except (NotImplementedError, ValueError) as exc:
         results, problems = [], [f"{type(exc).__name__}: {exc}"]
     if problems:
@@ -179,4 +187,156 @@ def page_failed_run(instance: dg.DagsterInstance, run_id: str, settings: Setting
         tags=dict(run.tags),
     )
     send_oncall(alert, settings, logging.getLogger("tradewinds.oncall"))
+    # Gates that started failing in this run page too, as the oncall_gate_failure sensor would.
+    page_failed_gates(instance, run_id, settings, logging.getLogger("tradewinds.oncall"))
     return alert
+
+
+# ---------------------------------------------------------------- failed gates
+
+FAILED_GATE = "failed_gate"
+#: Failed expectations listed in a gate page (all of them are in the run's check metadata).
+MAX_PAGE_FAILURES = 10
+
+
+def build_failed_gate_alert(
+    failure: Any,
+    job_name: str,
+    base_url: str,
+    severity_label: str = "ERROR",
+    data_docs: str | None = None,
+) -> dict[str, Any]:
+    """The on-call alert for a gate that started failing (pure: testable without an instance).
+
+    ``failure`` is a :class:`orchestration.defs.quality.GateFailure` of the first failing evaluation.
+    """
+    base = base_url.rstrip("/")
+    asset = failure.check_key.asset_key.to_user_string()
+    check = failure.check_key.name
+    link = f"{base}/runs/{failure.run_id}"
+    partitions = failure.days_text
+    first_line = (failure.description or "failed").splitlines()[0]
+    where = f" (partitions {partitions})" if partitions else ""
+    return {
+        "dedup_key": f"{FAILED_GATE}:{asset}:{check}:{failure.run_id}",
+        "rule": FAILED_GATE,
+        "entity": f"{asset}:{check}",
+        "severity": "critical",
+        "title": _truncate(
+            f"Gate {check} on {asset} failed in run {failure.run_id[:8]} of job {job_name}{where}: {first_line}", 300
+        ),
+        "link": link,
+        "detected_at": utc_now().isoformat(),
+        "payload": {
+            "run_id": failure.run_id,
+            "job_name": job_name,
+            "asset": asset,
+            "check": check,
+            "check_severity": severity_label,
+            "partitions": partitions,
+            "description": _truncate(failure.description or ""),
+            "failures": failure.failures[:MAX_PAGE_FAILURES],
+            "first_failure_run_id": failure.run_id,
+            "evaluated_at": failure.evaluated_at.isoformat(timespec="seconds"),
+            "link": link,
+            "check_link": f"{base}/assets/{'/'.join(failure.check_key.asset_key.path)}?view=checks",
+            "data_docs": data_docs,
+            "blocked": "everything downstream of the asset, in this run and (through the upstream_gates checks "
+            "on the marts) in later runs, until the gate passes",
+        },
+    }
+
+
+def page_failed_gates(
+    instance: dg.DagsterInstance,
+    run_id: str,
+    settings: Settings,
+    log: Any = None,
+    check_keys: set[dg.AssetCheckKey] | None = None,
+) -> list[dict[str, Any]]:
+    """Page every gate that started failing in ``run_id`` (optionally only ``check_keys``); return the pages.
+
+    Gates that were already failing before this run (same failure episode) are not paged again.
+    """
+    import logging
+
+    from orchestration.defs.quality.gating import UPSTREAM_GATES_CHECK, GateLedger, is_gate_failure
+
+    log = log or logging.getLogger("tradewinds.oncall")
+    run = instance.get_run_by_id(run_id)
+    job_name = run.job_name if run else "unknown"
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    ledger = GateLedger(instance)
+    opened = []
+    seen: set[dg.AssetCheckKey] = set()
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        evaluation = event.event_specific_data if event else None
+        if evaluation is None or not is_gate_failure(evaluation) or evaluation.check_name == UPSTREAM_GATES_CHECK:
+            continue
+        key = dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name)
+        if key in seen or (check_keys is not None and key not in check_keys):
+            continue
+        seen.add(key)
+        this = next((r for r in ledger.history(key) if r.run_id == run_id), None)
+        if this is None or ledger.open_failures(key, before=this):
+            continue  # not stored yet, or the gate was already failing: paged when it started
+        opened.append(ledger._failure(this, evaluation, ledger.covered_days(this)))
+    if not opened:
+        return []
+    from orchestration.defs.quality.docs import rebuild_data_docs_quietly
+
+    index = rebuild_data_docs_quietly()
+    alerts = []
+    for failure in opened:
+        alert = build_failed_gate_alert(
+            failure, job_name, settings.webserver_base_url, data_docs=str(index) if index else None
+        )
+        send_oncall(alert, settings, log)
+        alerts.append(alert)
+    return alerts
+
+
+@dg.sensor(
+    name="oncall_gate_failure",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Pages on-call once per failure episode of a gate (an asset check failing with ERROR severity: GX suites, "
+        "dbt tests): the failing expectations with counts and samples, the partitions, a link to the run."
+    ),
+)
+def oncall_gate_failure(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    from orchestration.defs.quality.gating import UPSTREAM_GATES_CHECK, is_gate_failure
+
+    storage = context.instance.event_log_storage
+    if context.cursor is None:
+        # First tick: start from now; gates that failed before the sensor existed are not paged.
+        latest = storage.get_event_records(
+            dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION), limit=1, ascending=False
+        )
+        context.update_cursor(str(latest[0].storage_id if latest else 0))
+        return dg.SkipReason("cursor initialised: gate evaluations from now on are watched")
+    records = storage.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=int(context.cursor)),
+        limit=1000,
+        ascending=True,
+    )
+    if not records:
+        return dg.SkipReason("no new gate evaluations")
+    failing: dict[str, set[dg.AssetCheckKey]] = {}
+    for record in records:
+        entry = record.event_log_entry
+        evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        if evaluation is None or not is_gate_failure(evaluation) or evaluation.check_name == UPSTREAM_GATES_CHECK:
+            continue
+        failing.setdefault(entry.run_id, set()).add(dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name))
+    settings = get_settings()
+    pages = 0
+    for run_id, keys in failing.items():
+        run = context.instance.get_run_by_id(run_id)
+        if run is not None and run.tags.get("tradewinds/trigger") == "cli":
+            continue  # `tradewinds nightly` pages its own runs (page_failed_run)
+        pages += len(page_failed_gates(context.instance, run_id, settings, context.log, check_keys=keys))
+    context.update_cursor(str(records[-1].storage_id))
+    return dg.SkipReason(f"{len(records)} gate evaluation(s) read, {pages} page(s) sent")

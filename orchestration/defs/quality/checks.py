@@ -1,22 +1,38 @@
-"""GX suites as Dagster asset checks: inline specs for the raw tables, standalone mart checks.
+"""GX suites as Dagster asset checks: inline specs for the raw tables, load checks, mart checks.
 
 Raw tables: the ingest asset declares ``raw_check_spec(table)`` in its ``check_specs`` and
 yields ``outcome_to_check_result(validate_frame(f"raw_{table}", rows), ...)`` for the rows it
-just loaded. Marts: one blocking ``@asset_check`` per mart that forecasts, alerts and BI read,
-reading the whole table from the warehouse. All checks are blocking: a failure with ERROR
-severity stops the assets downstream in the same run.
+just loaded. Loads: one step (``gx_load_checks``) runs the suite ``load_<table>`` of every raw
+table on its load profile (row count within a band of the previous load, freshness of the
+latest partition), with the previous load read from the Dagster instance. Marts: one blocking
+``@asset_check`` per mart that forecasts, alerts and BI read, reading the whole table from the
+warehouse. All checks are blocking: a failure with ERROR severity stops the assets downstream
+in the same run (``gating.py`` carries failures across runs).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
-from orchestration.defs.quality.suites import MART_TABLES
+from orchestration.defs.quality.suites import (
+    FRESHNESS,
+    LOAD_PROFILE_COLUMNS,
+    MART_TABLES,
+    ROWS_MAX_PARAMETER,
+    ROWS_MIN_PARAMETER,
+    fresh_since_parameter,
+    load_suite_name,
+)
 from orchestration.defs.quality.validation import FailedExpectation, SuiteOutcome, validate_frame
-from orchestration.lib.schemas import RAW_TABLES
+from orchestration.lib.schemas import RAW_TABLES, RawTable
+from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import RAW_SCHEMA, WarehouseResource
 
 MARTS_SCHEMA = "marts"
@@ -29,6 +45,7 @@ def outcome_to_check_result(
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
     asset_key: dg.AssetKey | None = None,
     check_name: str | None = None,
+    extra_metadata: Mapping[str, Any] | None = None,
 ) -> dg.AssetCheckResult:
     """The check result of a suite outcome, naming every failed expectation.
 
@@ -49,6 +66,7 @@ def outcome_to_check_result(
         "validation_seconds": outcome.duration_seconds,
         "validated_at_utc": outcome.validated_at.isoformat(timespec="seconds"),
     }
+    metadata.update(extra_metadata or {})
     if outcome.failures:
         metadata["failed_expectations"] = dg.MetadataValue.md(failures_markdown(outcome.failures))
         metadata["failures"] = dg.MetadataValue.json([f.to_dict() for f in outcome.failures])
@@ -178,3 +196,214 @@ def build_mart_check(mart: str) -> dg.AssetChecksDefinition:
 
 def build_mart_checks() -> list[dg.AssetChecksDefinition]:
     return [build_mart_check(m) for m in MART_TABLES]
+
+
+# ---------------------------------------------------------------- loads (row-count band, freshness)
+
+#: Upper row bound when there is no previous load to compare with.
+NO_BOUND = 10**15
+#: Counts this small vary by chance: the band is at least this many standard deviations of a
+#: Poisson count (3 x sqrt(expected)) so that 13 orders instead of 7 on a quiet day is no alarm.
+POISSON_SIGMAS = 3.0
+LOAD_CHECKS_NAME = "gx_load_checks"
+
+
+def load_check_name(table_name: str) -> str:
+    return f"gx_load_{table_name}"
+
+
+@dataclass(frozen=True)
+class LoadBaseline:
+    """The previous load of a table, as its load check recorded it."""
+
+    run_id: str
+    rows: int
+    expected_days: int
+
+    @property
+    def rows_per_day(self) -> float:
+        return self.rows / self.expected_days
+
+
+def expected_days(table: RawTable, first: dt.date | None, last: dt.date | None, first_day: dt.date | None) -> int:
+    """Days of ``first..last`` on which the table should have rows (the unit a load is compared in).
+
+    Daily tables: every day from the table's first day with data; weekly tables: the Mondays
+    (they land on Mondays only). Series and snapshot tables load whole: one unit per load.
+    """
+    if not table.daily_partitioned or first is None or last is None:
+        return 1
+    start = max(first, first_day) if first_day else first
+    if start > last:
+        return 0
+    days = (last - start).days + 1
+    if table.cadence != "weekly":
+        return days
+    to_monday = (7 - start.weekday()) % 7
+    return 0 if to_monday >= days else (days - to_monday - 1) // 7 + 1
+
+
+def row_band(expected: float, band: float) -> tuple[int, int]:
+    """``expected`` rows +/- max(band x expected, 3 sqrt(expected)), as whole rows."""
+    slack = max(band * expected, POISSON_SIGMAS * math.sqrt(expected))
+    return max(0, math.floor(expected - slack)), math.ceil(expected + slack)
+
+
+def load_parameters(
+    table: RawTable,
+    *,
+    load_range: tuple[dt.date, dt.date] | None,
+    first_day: dt.date | None,
+    as_of: dt.date,
+    baseline: LoadBaseline | None,
+    band: float,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Suite parameters of ``load_<table>`` for one load, and what they were derived from (metadata)."""
+    first, last = load_range if load_range else (None, None)
+    days = expected_days(table, first, last, first_day)
+    params: dict[str, Any] = {}
+    meta: dict[str, Any] = {
+        "load_range": f"{first}..{last}" if load_range and table.daily_partitioned else "all",
+        "expected_days": days,
+        "row_count_band": band,
+        "as_of": as_of.isoformat(),
+    }
+    if baseline is None or baseline.expected_days <= 0:
+        params[ROWS_MIN_PARAMETER], params[ROWS_MAX_PARAMETER] = 0, NO_BOUND
+        meta["baseline"] = "none: first load, the band starts with the next one"
+    else:
+        expected = baseline.rows_per_day * days
+        params[ROWS_MIN_PARAMETER], params[ROWS_MAX_PARAMETER] = row_band(expected, band)
+        meta["baseline"] = (
+            f"run {baseline.run_id[:8]}: {baseline.rows} rows over {baseline.expected_days} expected day(s)"
+        )
+        meta["rows_expected"] = round(expected, 1)
+    meta["rows_min"], meta["rows_max"] = params[ROWS_MIN_PARAMETER], params[ROWS_MAX_PARAMETER]
+    for lag, _severity in FRESHNESS.get(table.name, []) if table.partitioned else []:
+        since = as_of - dt.timedelta(days=lag)
+        params[fresh_since_parameter(lag)] = dt.datetime.combine(since, dt.time())
+        meta[fresh_since_parameter(lag)] = since.isoformat()
+    return params, meta
+
+
+def load_profile(conn: Any, table: RawTable, load_range: tuple[dt.date, dt.date] | None) -> Any:
+    """Rows per partition day of ``raw.<table>`` and how many the latest load wrote (``LOAD_PROFILE_COLUMNS``)."""
+    qualified = f'{RAW_SCHEMA}."{table.name}"'
+    if not table.partitioned:
+        sql = f"SELECT CAST(NULL AS DATE) AS day, count(*) AS rows, count(*) AS rows_in_load FROM {qualified}"
+        return conn.execute(sql).df()
+    if table.daily_partitioned and load_range:
+        in_load, params = "_partition_date BETWEEN ? AND ?", list(load_range)
+    else:
+        in_load, params = "TRUE", []
+    sql = (
+        f"SELECT _partition_date AS day, count(*) AS rows, count(*) FILTER (WHERE {in_load}) AS rows_in_load "
+        f"FROM {qualified} GROUP BY 1 ORDER BY 1"
+    )
+    return conn.execute(sql, params).df()[list(LOAD_PROFILE_COLUMNS)]
+
+
+def _run_last_day(tags: Mapping[str, str]) -> dt.date | None:
+    value = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
+    try:
+        return dt.date.fromisoformat(value[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def _baseline(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, run_id: str) -> LoadBaseline | None:
+    """The latest previous load this check judged not truncated (its lower band held)."""
+    from orchestration.defs.quality.gating import GateLedger
+
+    for record in GateLedger(instance).history(check_key, limit=20):
+        evaluation = record.event.dagster_event.event_specific_data if record.event else None
+        if evaluation is None or record.run_id == run_id:
+            continue
+        meta = {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
+        rows, days = meta.get("rows_in_load"), meta.get("expected_days")
+        if isinstance(rows, int) and isinstance(days, int) and days > 0 and meta.get("band_low_ok") is True:
+            return LoadBaseline(record.run_id, rows, days)
+    return None
+
+
+def run_load_check(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, table: RawTable
+) -> dg.AssetCheckResult:
+    """Validate ``load_<table>`` on the latest load of ``raw.<table>``."""
+    import duckdb
+
+    from orchestration.defs.quality.gating import parse_day_range
+
+    key = dg.AssetKey([RAW_SCHEMA, table.name])
+    check_key = dg.AssetCheckKey(key, load_check_name(table.name))
+    instance = context.instance
+    latest = instance.get_latest_materialization_event(key)
+    materialization = latest.asset_materialization if latest else None
+    range_text = materialization.metadata.get("partition_range") if materialization else None
+    load_range = parse_day_range(getattr(range_text, "value", range_text))
+    if table.daily_partitioned and load_range is None:
+        run_day = _run_last_day(context.run.tags)
+        if run_day:
+            load_range = (run_day - dt.timedelta(days=table.restatement_days), run_day)
+    try:
+        with warehouse.connect(read_only=True) as conn:
+            profile = load_profile(conn, table, load_range if table.daily_partitioned else None)
+    except duckdb.Error as exc:
+        return dg.AssetCheckResult(
+            asset_key=key,
+            check_name=check_key.name,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=f"{RAW_SCHEMA}.{table.name} cannot be read from {warehouse.path}: {exc}. Load the table first.",
+        )
+    days_with_rows = profile["day"].dropna()
+    first_day = days_with_rows.min().date() if len(days_with_rows) else None
+    as_of = _run_last_day(context.run.tags) or (load_range[1] if load_range else None)
+    as_of = as_of or get_settings().sample.resolved_end_date()
+    params, meta = load_parameters(
+        table,
+        load_range=load_range,
+        first_day=first_day,
+        as_of=as_of,
+        baseline=_baseline(instance, check_key, context.run.run_id),
+        band=get_settings().thresholds.row_count_band,
+    )
+    outcome = validate_frame(load_suite_name(table.name), profile, parameters=params)
+    low_failed = any(
+        f.expectation_type == "expect_column_sum_to_be_between" and "min_value" in f.kwargs for f in outcome.failures
+    )
+    meta.update(
+        {
+            "rows_in_load": int(profile["rows_in_load"].sum()),
+            "rows_in_table": int(profile["rows"].sum()),
+            "latest_partition": days_with_rows.max().date().isoformat() if len(days_with_rows) else "none",
+            "band_low_ok": not low_failed,
+        }
+    )
+    return outcome_to_check_result(outcome, asset_key=key, check_name=check_key.name, extra_metadata=meta)
+
+
+def build_load_checks(tables: list[str] | None = None) -> dg.AssetChecksDefinition:
+    """One step of blocking checks ``gx_load_<table>``, one per raw table (all of them by default)."""
+    names = tables or list(RAW_TABLES)
+    specs = [
+        dg.AssetCheckSpec(
+            name=load_check_name(name),
+            asset=dg.AssetKey([RAW_SCHEMA, name]),
+            blocking=True,
+            description=(
+                f"Great Expectations suite load_{name} on the load profile of raw.{name}: rows of the load within "
+                "thresholds.row_count_band of the previous load (fewer blocks, more warns)"
+                + (", freshness of the latest partition." if RAW_TABLES[name].partitioned else ".")
+            ),
+        )
+        for name in names
+    ]
+
+    @dg.multi_asset_check(specs=specs, name=LOAD_CHECKS_NAME, can_subset=True)
+    def _load_checks(context, warehouse: WarehouseResource):  # context: AssetCheckExecutionContext
+        selected = sorted(context.selected_asset_check_keys, key=lambda k: k.name)
+        for check_key in selected:
+            yield run_load_check(context, warehouse, RAW_TABLES[check_key.asset_key.path[-1]])
+
+    return _load_checks

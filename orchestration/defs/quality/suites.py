@@ -3,8 +3,10 @@
 Raw suites are derived from the raw-table contract (``orchestration/lib/schemas.py``):
 schema, types, primary key, required columns and code lists follow from it, and a short
 list of hand-written rules per table adds the domain bounds (prices positive and plausible,
-rates per mode, percentages 0..100, timestamps in order). Mart suites are hand-written for
-the columns the marts document.
+rates per mode, percentages 0..100, timestamps in order). Load suites (``load_<table>``)
+judge a load as a whole on its *load profile* (rows per partition day): row count within a
+band of the previous load and freshness of the latest partition. Mart suites are
+hand-written for the columns the marts document.
 
 The suites are committed as JSON under ``expectations/gx/`` so that GX, Data Docs and code
 review all see the same thing. After changing a rule here or the contract, rewrite them::
@@ -52,17 +54,45 @@ DATASOURCE_NAME = "tradewinds_frames"
 BATCH_DEFINITION_NAME = "whole_dataframe"
 #: Suite parameter holding the validation time (naive UTC); passed by ``validate_frame``.
 NOW_PARAMETER = "now_utc"
+#: Suite parameters of the load suites, computed per load by ``checks.load_parameters``:
+#: the row-count band around the previous load and, per allowed lag, the oldest acceptable
+#: latest partition (``fresh_since_<n>d`` = the run's last partition day minus n days).
+ROWS_MIN_PARAMETER = "rows_min"
+ROWS_MAX_PARAMETER = "rows_max"
+FRESH_SINCE_PREFIX = "fresh_since_"
+#: Columns of a load profile: one row per partition day of the table (one row in all for a
+#: snapshot table, ``day`` NULL), its rows and how many of them the latest load wrote.
+LOAD_PROFILE_COLUMNS: dict[str, str] = {"day": "DATE", "rows": "BIGINT", "rows_in_load": "BIGINT"}
 #: Config variables of the file context: where results and Data Docs go (never committed).
 VALIDATIONS_DIR_VARIABLE = "tradewinds_gx_validations_dir"
 DATA_DOCS_DIR_VARIABLE = "tradewinds_gx_data_docs_dir"
 
-#: The marts that forecasts, alerts and BI read, each gated by a suite ``mart_<name>``.
-MART_TABLES: tuple[str, ...] = (
+#: Marts whose suites are hand-written below (documented columns, cross-column rules).
+HAND_WRITTEN_MARTS: tuple[str, ...] = (
     "demand_sku_market_daily",
     "risk_lane_weekly",
     "selection_sku_market",
     "service_market_daily",
 )
+#: The dbt marts (``dbt_project/models/marts/<area>/<mart>.yml``): every other mart gets a suite
+#: derived from its contract (``contract_mart_suite``).
+MARTS_DIR = PROJECT_ROOT / "dbt_project" / "models" / "marts"
+
+
+def mart_models() -> dict[str, dict[str, Any]]:
+    """Every mart documented under ``MARTS_DIR``: name -> its model entry of the YAML file."""
+    import yaml
+
+    models: dict[str, dict[str, Any]] = {}
+    for path in sorted(MARTS_DIR.glob("*/*.yml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for model in doc.get("models") or []:
+            models[model["name"]] = model
+    return dict(sorted(models.items()))
+
+
+#: Every mart forecasts, alerts and BI read, each gated by a suite ``mart_<name>``.
+MART_TABLES: tuple[str, ...] = tuple(sorted(set(HAND_WRITTEN_MARTS) | set(mart_models())))
 
 _ID_NAMESPACE = uuid.UUID("6f1f8f1e-3c55-4a43-9d0e-7d1b7a1e0c11")
 
@@ -478,6 +508,83 @@ def share(column: str, severity: Severity = "critical") -> Expectation:
     return between(column, 0, 100, notes="A share of a whole: 0..100%.", severity=severity)
 
 
+# ---------------------------------------------------------------- load suites
+
+#: Freshness of the latest partition, per time-based table: (allowed lag in days, severity).
+#: The latest partition day of the table must be at least the run's last partition day minus
+#: the lag. Core daily feeds (orders, traffic, inventory) must hold the run's own day: a
+#: missing export stops forecasts and publication. Sparse event tables (a small seller may
+#: have no review for days) and weekly feeds only warn; index series warn after a skipped
+#: publication and block when they are weeks behind.
+FRESHNESS: dict[str, list[tuple[int, Severity]]] = {
+    "orders": [(0, "critical")],
+    "traffic": [(0, "critical")],
+    "inventory": [(0, "critical")],
+    "shipments": [(7, "warning")],
+    "reviews": [(7, "warning")],
+    "returns": [(7, "warning")],
+    "tickets": [(7, "warning")],
+    "competitors": [(8, "warning")],
+    "freight_rates": [(8, "warning"), (21, "critical")],
+    "fx_rates": [(4, "warning"), (10, "critical")],
+    "carbon_prices": [(7, "warning")],
+}
+
+
+def fresh_since_parameter(lag_days: int) -> str:
+    return f"{FRESH_SINCE_PREFIX}{lag_days}d"
+
+
+def load_suite_name(table_name: str) -> str:
+    return f"load_{table_name}"
+
+
+def load_suite(table: RawTable) -> SuiteSpec:
+    """The load suite of one raw table, validated on its load profile (``LOAD_PROFILE_COLUMNS``).
+
+    The band: rows of the latest load at least ``rows_min`` (critical: a load well below the
+    previous one is a truncated or missing export) and at most ``rows_max`` (warning: peaks
+    such as Black Friday are real; duplicates are caught by the key expectations).
+    """
+    band = "the previous load's rows per expected day times this load's expected days, +/- the band"
+    exps = [
+        columns_exactly(LOAD_PROFILE_COLUMNS),
+        Expectation(
+            "expect_column_sum_to_be_between",
+            {"column": "rows_in_load", "min_value": {"$PARAMETER": ROWS_MIN_PARAMETER}},
+            f"Row count of the load not below the band ({band}; thresholds.row_count_band).",
+            "critical",
+        ),
+        Expectation(
+            "expect_column_sum_to_be_between",
+            {"column": "rows_in_load", "max_value": {"$PARAMETER": ROWS_MAX_PARAMETER}},
+            f"Row count of the load not above the band ({band}): a warning, peaks are real.",
+            "warning",
+        ),
+    ]
+    if table.partitioned:
+        rules = FRESHNESS.get(table.name)
+        if not rules:
+            raise ValueError(f"time-based table {table.name} has no freshness rule in FRESHNESS")
+        for lag, severity in rules:
+            exps.append(
+                Expectation(
+                    "expect_column_max_to_be_between",
+                    {"column": "day", "min_value": {"$PARAMETER": fresh_since_parameter(lag)}},
+                    f"Freshness: the latest partition ({table.partition_column}) at most {lag} day(s) before "
+                    "the run's last partition day.",
+                    severity,
+                )
+            )
+    return SuiteSpec(
+        name=load_suite_name(table.name),
+        description=f"raw.{table.name} as a whole after a load: row count within a band of the previous load"
+        + (", freshness of the latest partition." if table.partitioned else "."),
+        expectations=exps,
+        key_columns=("day",),
+    )
+
+
 def mart_suites() -> list[SuiteSpec]:
     """Suites of the marts read by forecasts, alerts and BI, on their documented columns
     (``dbt_project/models/marts/*/*.yml``)."""
@@ -604,9 +711,81 @@ def mart_suites() -> list[SuiteSpec]:
     ]
 
 
+# dbt data types of mart contracts -> the DuckDB type names ``dtype`` knows.
+_DBT_TYPES = {"bigint": "BIGINT", "integer": "INTEGER", "int": "INTEGER", "double": "DOUBLE", "date": "DATE"}
+_DBT_TYPES |= {"timestamp": "TIMESTAMP", "boolean": "BOOLEAN"}
+
+
+def _test_name_and_args(test: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(test, str):
+        return test, {}
+    name, body = next(iter(test.items()))
+    body = body or {}
+    return name, dict(body.get("arguments") or {k: v for k, v in body.items() if k != "config"})
+
+
+def contract_mart_suite(name: str, model: dict[str, Any]) -> SuiteSpec:
+    """The suite of a mart from its dbt contract: columns, types, key, not-null columns, and the
+    ranges, value lists and market codes its dbt tests declare.
+
+    It repeats the dbt tests on purpose: the GX gate names the failing rows in the check's
+    metadata and Data Docs, where a failing dbt test only fails the dbt step.
+    """
+    columns = model.get("columns") or []
+    pk = next((c["columns"] for c in model.get("constraints") or [] if c.get("type") == "primary_key"), [])
+    exps: list[Expectation] = [columns_include(c["name"] for c in columns)]
+    for column in columns:
+        duck = _DBT_TYPES.get(str(column.get("data_type", "")).lower())
+        if duck and (e := dtype(column["name"], duck)):
+            exps.append(e)
+    exps += [not_null(c, "Primary key: never NULL.") for c in pk]
+    if pk:
+        exps.append(compound_unique(pk) if len(pk) > 1 else unique(pk[0]))
+    for column in columns:
+        col = column["name"]
+        constraints = {c.get("type") for c in column.get("constraints") or []}
+        tests = [_test_name_and_args(t) for t in column.get("data_tests") or []]
+        if col not in pk and ("not_null" in constraints or any(t == "not_null" for t, _ in tests)):
+            exps.append(not_null(col, "Not NULL (dbt contract or test)."))
+        for test, args in tests:
+            if test == "unique" and col not in pk:
+                exps.append(unique(col))
+            elif test == "accepted_range":
+                strict = args.get("inclusive") is False
+                exps.append(
+                    between(
+                        col,
+                        args.get("min_value"),
+                        args.get("max_value"),
+                        strict_min=strict,
+                        strict_max=strict,
+                        notes="Range declared by the mart's dbt test.",
+                    )
+                )
+            elif test == "accepted_values":
+                exps.append(in_set(col, args.get("values") or [], notes="Values declared by the mart's dbt test."))
+            elif test == "relationships" and "markets" in str(args.get("to")):
+                exps.append(in_set(col, market_countries(), notes="A market of the markets seed."))
+        declared = any(t == "accepted_values" for t, _ in tests)
+        if col in ("currency", "cost_currency") and not declared:
+            exps.append(in_set(col, currencies(), notes="A market currency, CNY, EUR or USD."))
+        elif col == "mode" and not declared:
+            exps.append(in_set(col, MODES, notes="A transport mode of the contract (MODES)."))
+    description = " ".join(str(model.get("description") or "").split())
+    return SuiteSpec(
+        name=f"mart_{name}",
+        description=f"marts.{name} (from its dbt contract): {description}",
+        expectations=exps,
+        key_columns=tuple(pk),
+    )
+
+
 def all_suites() -> list[SuiteSpec]:
-    """Every suite: ``raw_<table>`` for each table of the contract, then the mart suites."""
-    return [raw_suite(t) for t in RAW_TABLES.values()] + mart_suites()
+    """Every suite: ``raw_<table>`` and ``load_<table>`` per table of the contract, ``mart_<mart>`` per mart."""
+    models = mart_models()
+    derived = [contract_mart_suite(m, models[m]) for m in MART_TABLES if m not in HAND_WRITTEN_MARTS]
+    raw = [raw_suite(t) for t in RAW_TABLES.values()]
+    return raw + [load_suite(t) for t in RAW_TABLES.values()] + mart_suites() + derived
 
 
 def _columns_of(exp: Expectation) -> list[str]:

@@ -10,6 +10,7 @@ definitions); every validation is stored as a GX validation result under
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -17,6 +18,7 @@ import numbers
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -180,13 +182,15 @@ def validate_frame(
     *,
     now: dt.datetime | None = None,
     store_result: bool = True,
+    parameters: Mapping[str, Any] | None = None,
 ) -> SuiteOutcome:
     """Validate ``df`` with the suite ``suite_name`` and say what failed.
 
     Loader columns (``_partition_date``, ``_source_file``, ``_loaded_at``) are dropped first:
     they are not part of the contract. ``now`` (naive UTC, default: the current time) is the
-    bound for "not in the future" expectations. The result is also stored for Data Docs
-    unless ``store_result`` is False.
+    bound for "not in the future" expectations; ``parameters`` are further suite parameters
+    (the load suites' row-count band and freshness bounds). The result is also stored for
+    Data Docs unless ``store_result`` is False.
     """
     started = time.perf_counter()
     validations_dir, docs_dir = gx_dirs()
@@ -202,7 +206,7 @@ def validate_frame(
         # seconds per expectation when a whole column is wrong), so keys are looked up here.
         result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
         params = {"batch_parameters": {"dataframe": frame}, "result_format": result_format}
-        params["expectation_parameters"] = {NOW_PARAMETER: validated_at}
+        params["expectation_parameters"] = {NOW_PARAMETER: validated_at, **(parameters or {})}
         if store_result:
             result = vd.run(**params)
         else:
@@ -217,6 +221,7 @@ def validate_frame(
         key_columns=key_columns,
         duration=time.perf_counter() - started,
         validated_at=validated_at,
+        parameters=params["expectation_parameters"],
     )
 
 
@@ -228,9 +233,14 @@ def outcome_from_result(
     key_columns: list[str],
     duration: float,
     validated_at: dt.datetime,
+    parameters: Mapping[str, Any] | None = None,
 ) -> SuiteOutcome:
-    """Condense a GX ``ExpectationSuiteValidationResult`` on ``frame`` into a :class:`SuiteOutcome`."""
-    failures = tuple(_failure(r, frame, key_columns) for r in result.results if not r.success)
+    """Condense a GX ``ExpectationSuiteValidationResult`` on ``frame`` into a :class:`SuiteOutcome`.
+
+    Suite parameters (``{"$PARAMETER": name}`` in an expectation's arguments) are shown with
+    the value they had in this validation.
+    """
+    failures = tuple(_failure(r, frame, key_columns, parameters or {}) for r in result.results if not r.success)
     rows = len(frame)
     stats = result.statistics or {}
     return SuiteOutcome(
@@ -249,7 +259,7 @@ _COLUMN_KWARGS = ("column", "column_A", "column_B")
 _HIDDEN_KWARGS = {"column", "column_A", "column_B", "column_list", "batch_id", "condition_parser"}
 
 
-def _failure(r: Any, frame: pd.DataFrame, key_columns: list[str]) -> FailedExpectation:
+def _failure(r: Any, frame: pd.DataFrame, key_columns: list[str], parameters: Mapping[str, Any]) -> FailedExpectation:
     config = r.expectation_config
     kwargs = dict(config.kwargs)
     columns = tuple(kwargs[k] for k in _COLUMN_KWARGS if k in kwargs) + tuple(kwargs.get("column_list") or ())
@@ -263,6 +273,8 @@ def _failure(r: Any, frame: pd.DataFrame, key_columns: list[str]) -> FailedExpec
     for k, v in kwargs.items():
         if k in _HIDDEN_KWARGS or v is None:
             continue
+        if isinstance(v, dict) and "$PARAMETER" in v:
+            v = parameters.get(v["$PARAMETER"], v)
         if k == "value_set" and isinstance(v, list | tuple) and len(v) > 10:
             v = f"{len(v)} values"
         elif k == "row_condition":
@@ -373,16 +385,43 @@ def _short(v: Any, limit: int = 120) -> str:
 # ---------------------------------------------------------------- Data Docs
 
 
-def build_data_docs(site_dir: Path, validations_dir: Path | None = None) -> Path:
+#: Validation results older than this are deleted before Data Docs are built: the site
+#: renders every stored result, and a year of nightly results would take minutes to render.
+KEEP_RESULTS_DAYS = 30
+
+
+def prune_validation_results(validations_dir: Path, keep_days: int = KEEP_RESULTS_DAYS) -> int:
+    """Delete stored validation results older than ``keep_days``; return how many were deleted."""
+    root = Path(validations_dir)
+    if not root.is_dir():
+        return 0
+    cutoff = time.time() - keep_days * 86_400
+    removed = 0
+    for path in root.rglob("*.json"):
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only empty ones
+    return removed
+
+
+def build_data_docs(site_dir: Path, validations_dir: Path | None = None, keep_days: int = KEEP_RESULTS_DAYS) -> Path:
     """Render GX Data Docs (every suite and every stored validation result) into ``site_dir``.
 
     Results are those :func:`validate_frame` stored under ``<data_dir>/gx/validations``
-    (or ``validations_dir``). Returns the path of the site's ``index.html``.
+    (or ``validations_dir``); results older than ``keep_days`` are deleted first and the
+    site's result pages are rendered afresh. Returns the path of the site's ``index.html``.
     """
+    import shutil
+
     site_dir = Path(site_dir).resolve()
     site_dir.mkdir(parents=True, exist_ok=True)
     if validations_dir is None:
         validations_dir, _ = gx_dirs()
+    prune_validation_results(Path(validations_dir), keep_days)
+    shutil.rmtree(site_dir / "validations", ignore_errors=True)
     context = load_context(Path(validations_dir).resolve(), site_dir)
     context.build_data_docs(site_names=["local_site"])
     index = site_dir / "index.html"

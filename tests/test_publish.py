@@ -1,0 +1,255 @@
+"""Write-audit-publish for BI, on small warehouses (fast): release layout, the atomic switch, a
+reader racing many switches, pruning, and the publish asset refusing while a gate fails.
+
+The real nightly job with a reader process: ``tests/test_publish_nightly.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from pydantic import ValidationError
+
+from orchestration.defs.publish import (
+    CURRENT,
+    CURRENT_MANIFEST,
+    RELEASES,
+    VIEWS_FILE,
+    PublishError,
+    build_publish_asset,
+    current_release,
+    prune_releases,
+    publish_release,
+    read_current_manifest,
+    run_as_of,
+)
+from orchestration.lib.settings import PublishSettings, get_settings
+from orchestration.lib.warehouse import WarehouseResource
+
+TABLES = [("marts", "sales"), ("forecast", "sales_forecast")]
+T0 = dt.datetime(2025, 7, 1, 2, 0, tzinfo=dt.UTC)
+
+
+def write_warehouse(path: Path, night: int) -> None:
+    """Night ``n``: marts.sales has n rows, forecast.sales_forecast 2n (a reader can check they match)."""
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS marts; CREATE SCHEMA IF NOT EXISTS forecast")
+        conn.execute(
+            "CREATE OR REPLACE TABLE marts.sales AS SELECT i AS id, ?::INTEGER AS night, DATE '2025-06-01' + i::INTEGER AS day "
+            "FROM range(?) t(i)",
+            [night, night],
+        )
+        conn.execute(
+            "CREATE OR REPLACE TABLE forecast.sales_forecast AS SELECT i AS id, ?::INTEGER AS night FROM range(?) t(i)",
+            [night, 2 * night],
+        )
+
+
+def publish(warehouse: Path, root: Path, night: int, keep: int = 3, tables=TABLES):
+    return publish_release(
+        warehouse,
+        root,
+        tables,
+        run_id=f"run-{night:04d}",
+        as_of=f"2025-06-{night:02d}",
+        keep=keep,
+        now=T0 + dt.timedelta(seconds=night),
+    )
+
+
+def test_release_layout_views_and_manifest(tmp_path: Path) -> None:
+    warehouse, root = tmp_path / "w.duckdb", tmp_path / "published"
+    write_warehouse(warehouse, 3)
+    release = publish(warehouse, root, 3)
+
+    assert release.name == "20250701T020003Z_run-0003"
+    assert (root / CURRENT).is_symlink()
+    assert Path(str((root / CURRENT).readlink())) == Path(RELEASES) / release.name  # relative: the folder can move
+    assert current_release(root) == root.resolve() / RELEASES / release.name
+    assert sorted(p.name for p in release.path.rglob("*") if p.is_file()) == [
+        "manifest.json",
+        VIEWS_FILE,
+        "sales.parquet",
+        "sales_forecast.parquet",
+    ]
+    manifest = read_current_manifest(root)
+    assert manifest == json.loads((release.path / "manifest.json").read_text())
+    assert manifest["run_id"] == "run-0003" and manifest["as_of"] == "2025-06-03"
+    assert manifest["tables"]["marts.sales"] == {"rows": 3, "columns": 3, "file": "marts/sales.parquet"}
+    assert manifest["tables"]["forecast.sales_forecast"]["rows"] == 6
+    assert all(p.stat().st_mode & 0o222 == 0 for p in release.path.rglob("*") if p.is_file())
+
+    conn = duckdb.connect(str(root / CURRENT / VIEWS_FILE), read_only=True)
+    try:
+        assert conn.execute("SELECT count(*) FROM sales").fetchone()[0] == 3
+        assert conn.execute("SELECT count(*) FROM marts.sales_forecast").fetchone()[0] == 6  # catalog marts
+        assert conn.execute("SELECT run_id, as_of_date FROM tradewinds.publication").fetchone() == (
+            "run-0003",
+            dt.date(2025, 6, 3),
+        )
+        kv = dict(
+            conn.execute(
+                "SELECT decode(key), decode(value) FROM parquet_kv_metadata(?)",
+                [str(release.path / "marts" / "sales.parquet")],
+            ).fetchall()
+        )
+        assert kv["tradewinds_run_id"] == "run-0003" and kv["tradewinds_as_of"] == "2025-06-03"
+    finally:
+        conn.close()
+    # BI tools read the Parquet files directly too.
+    assert duckdb.sql(f"SELECT count(*) FROM '{root / CURRENT / 'marts' / 'sales.parquet'}'").fetchall() == [(3,)]
+
+
+def test_a_failed_release_leaves_the_current_one_untouched(tmp_path: Path) -> None:
+    warehouse, root = tmp_path / "w.duckdb", tmp_path / "published"
+    write_warehouse(warehouse, 1)
+    good = publish(warehouse, root, 1)
+    with pytest.raises(PublishError, match="marts.missing"):
+        publish(warehouse, root, 2, tables=[*TABLES, ("marts", "missing")])
+    assert current_release(root) == good.path
+    assert read_current_manifest(root)["run_id"] == "run-0001"
+    assert [p.name for p in (root / RELEASES).iterdir()] == [good.name]  # nothing half-built left behind
+
+
+def test_pruning_keeps_at_least_two_and_never_the_current_release(tmp_path: Path) -> None:
+    warehouse, root = tmp_path / "w.duckdb", tmp_path / "published"
+    write_warehouse(warehouse, 1)
+    names = [publish(warehouse, root, n, keep=1).name for n in range(1, 5)]
+    # keep=1 is raised to 2: the reader of the previous night may still have it open
+    assert sorted(p.name for p in (root / RELEASES).iterdir()) == names[-2:]
+
+    # After a manual rollback to an older release, pruning never removes what `current` names.
+    from orchestration.defs.publish import switch_current
+
+    fifth = publish(warehouse, root, 5, keep=3).name
+    switch_current(root, root / RELEASES / names[-2])  # roll back to night 3
+    assert prune_releases(root, keep=2) == []  # night 3 is outside the newest two, but current
+    assert sorted(p.name for p in (root / RELEASES).iterdir()) == [names[-2], names[-1], fifth]
+
+    # Debris of a crashed publication is removed once it is old.
+    debris = root / RELEASES / ".building-20250101T000000Z_x"
+    debris.mkdir()
+    assert debris.exists()
+    prune_releases(root, keep=2, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    assert not debris.exists()
+
+
+def test_keep_releases_setting_refuses_less_than_two() -> None:
+    assert PublishSettings().keep_releases == 3
+    with pytest.raises(ValidationError):
+        PublishSettings(keep_releases=1)
+
+
+READER = textwrap.dedent(
+    """
+    import json, os, sys, duckdb
+    root, stop = sys.argv[1:3]
+    reads = errors = 0
+    seen = set()
+    bad = []
+    while not os.path.exists(stop):
+        try:
+            conn = duckdb.connect(os.path.join(root, "current", "marts.duckdb"), read_only=True)
+            try:
+                run_id = conn.execute("SELECT run_id FROM tradewinds.publication").fetchone()[0]
+                sales, nights = conn.execute("SELECT count(*), min(night) FROM sales").fetchone()
+                forecast, fnights = conn.execute("SELECT count(*), max(night) FROM sales_forecast").fetchone()
+                if forecast != 2 * sales or nights != fnights or run_id != f"run-{nights:04d}":
+                    bad.append([run_id, sales, forecast, nights, fnights])
+                seen.add(run_id)
+                reads += 1
+            finally:
+                conn.close()
+        except Exception as exc:
+            errors += 1
+            bad.append(f"{type(exc).__name__}: {exc}")
+    print(json.dumps({"reads": reads, "errors": errors, "seen": sorted(seen), "bad": bad[:5]}))
+    """
+)
+
+
+def test_a_reader_racing_many_switches_never_fails_nor_mixes_nights(tmp_path: Path) -> None:
+    warehouse, root = tmp_path / "w.duckdb", tmp_path / "published"
+    write_warehouse(warehouse, 1)
+    publish(warehouse, root, 1)
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(root), str(stop)], stdout=subprocess.PIPE, text=True)
+    try:
+        for night in range(2, 26):
+            write_warehouse(warehouse, night)
+            publish(warehouse, root, night, keep=2)
+    finally:
+        stop.touch()
+        out, _ = reader.communicate(timeout=60)
+    result = json.loads(out)
+    assert result["errors"] == 0 and result["bad"] == [], result
+    assert result["reads"] > 20 and len(result["seen"]) > 3, result
+
+
+# ---------------------------------------------------------------- the asset
+
+
+def test_run_as_of() -> None:
+    assert run_as_of({"dagster/asset_partition_range_end": "2025-06-30"}) == "2025-06-30"
+    assert run_as_of({"dagster/partition": "2025-06-29"}) == "2025-06-29"
+    assert run_as_of({}) is None
+
+
+def test_publish_asset_publishes_and_refuses_while_a_gate_fails(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TRADEWINDS_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    warehouse = tmp_path / "data" / "warehouse.duckdb"
+    warehouse.parent.mkdir(parents=True)
+    verdict = {"passed": True}
+
+    @dg.asset(key=["marts", "sales"])
+    def sales() -> None:
+        write_warehouse(warehouse, 4)
+
+    @dg.asset(key=["forecast", "sales_forecast"], deps=[sales])
+    def sales_forecast() -> None:
+        return None
+
+    # Not blocking: only the publish asset's own guard stands between this failure and BI.
+    @dg.asset_check(asset=sales)
+    def sales_ok() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=verdict["passed"], description="units below zero on 3 rows")
+
+    keys = [dg.AssetKey(["marts", "sales"]), dg.AssetKey(["forecast", "sales_forecast"])]
+    gate = dg.AssetCheckKey(keys[0], "sales_ok")
+    publish_asset = build_publish_asset(keys, [gate])
+    assets = [sales, sales_forecast, sales_ok, publish_asset]
+    resources = {"warehouse": WarehouseResource(path=str(warehouse))}
+    tags = {"dagster/asset_partition_range_start": "2025-06-30", "dagster/asset_partition_range_end": "2025-06-30"}
+    with dg.DagsterInstance.ephemeral() as instance:
+        good = dg.materialize(assets, resources=resources, instance=instance, tags=tags)
+        meta = good.asset_materializations_for_node("publish__bi_release")[0].metadata
+        assert meta["run_id"].value == good.run_id and meta["as_of"].value == "2025-06-30"
+        assert meta["rows"].value == {"marts.sales": 4, "forecast.sales_forecast": 8}
+        published = get_settings().published
+        assert json.loads((published / CURRENT_MANIFEST).read_text())["run_id"] == good.run_id
+
+        verdict["passed"] = False
+        bad = dg.materialize(assets, resources=resources, instance=instance, tags=tags, raise_on_error=False)
+        failure = next(e for e in bad.all_events if e.is_step_failure and e.step_key == "publish__bi_release")
+        message = failure.event_specific_data.error.message
+        assert "publication refused" in message and "marts/sales:sales_ok" in message
+        assert "units below zero" in message
+        assert json.loads((published / CURRENT_MANIFEST).read_text())["run_id"] == good.run_id
+
+        # A publication holds one night: it refuses marts that were not rebuilt in its run.
+        verdict["passed"] = True
+        dg.materialize(assets, selection=dg.AssetSelection.checks(sales_ok), resources=resources, instance=instance)
+        partial = dg.materialize(
+            assets, selection=[publish_asset], resources=resources, instance=instance, raise_on_error=False
+        )
+        failure = next(e for e in partial.all_events if e.is_step_failure)
+        assert "not rebuilt in this run" in failure.event_specific_data.error.message
