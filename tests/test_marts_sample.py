@@ -117,7 +117,9 @@ def rewind(path: Path, day: dt.date) -> None:
     load_day(path, day - dt.timedelta(days=1))
 
 
-def run_dbt(args: list[str], warehouse: Path, work: Path) -> subprocess.CompletedProcess[str]:
+def dbt_command(args: list[str], warehouse: Path, work: Path) -> tuple[list[str], dict[str, str]]:
+    """dbt against ``warehouse`` with target and logs in ``work`` (one per warehouse, so that two
+    builds can run side by side)."""
     env = {**os.environ, "TRADEWINDS_WAREHOUSE": str(warehouse), "TRADEWINDS_DBT_THREADS": "2"}
     cmd = [
         str(DBT_EXECUTABLE),
@@ -131,6 +133,11 @@ def run_dbt(args: list[str], warehouse: Path, work: Path) -> subprocess.Complete
         "--log-path",
         str(work / "logs"),
     ]
+    return cmd, env
+
+
+def run_dbt(args: list[str], warehouse: Path, work: Path) -> subprocess.CompletedProcess[str]:
+    cmd, env = dbt_command(args, warehouse, work)
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200, cwd=work)
 
 
@@ -138,30 +145,34 @@ def _ok(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
 
 
+NO_TESTS = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+
+
 @pytest.fixture(scope="module")
 def warehouses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    work = tmp_path_factory.mktemp("sample_dbt")
-    full, incremental = work / "full.duckdb", work / "incremental.duckdb"
+    root = tmp_path_factory.mktemp("sample_dbt")
+    work_full, work_inc = root / "full", root / "incremental"
+    work_full.mkdir()
+    work_inc.mkdir()
+    full, incremental = root / "full.duckdb", root / "incremental.duckdb"
     build_raw(full, END)
     # B: the sample as the nightly job saw it the day before (tickets and shipments observed
-    # then), built in full (tests run on A), then the END load and a one-day build.
+    # then), built in full without tests (they run on A), then the END load and a one-day build.
     shutil.copyfile(full, incremental)
     rewind(incremental, END)
-    _ok(
-        run_dbt(["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"], incremental, work)
-    )
+    # A's build (unit tests aside: they do not depend on the data and tests/test_dbt_project.py
+    # runs them) runs beside B's first build.
+    cmd, env = dbt_command(["build", "--exclude-resource-type", "unit_test"], full, work_full)
+    with subprocess.Popen(
+        cmd, env=env, cwd=work_full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as a:
+        _ok(run_dbt(["build", *NO_TESTS], incremental, work_inc))
+        output, _ = a.communicate(timeout=1200)
+    assert a.returncode == 0, output[-8000:]
     load_day(incremental, END)
-    # Unit tests do not depend on the data: tests/test_dbt_project.py runs them.
-    _ok(run_dbt(["build", "--exclude-resource-type", "unit_test"], full, work))
     window = f'{{"min_date": "{END}", "max_date": "{END}"}}'
-    _ok(
-        run_dbt(
-            ["build", "--vars", window, "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"],
-            incremental,
-            work,
-        )
-    )
-    return {"full": full, "incremental": incremental, "work": work}
+    _ok(run_dbt(["build", "--vars", window, *NO_TESTS], incremental, work_inc))
+    return {"full": full, "incremental": incremental, "work": work_inc}
 
 
 @pytest.fixture
