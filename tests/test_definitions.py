@@ -87,6 +87,17 @@ def test_dbt_command_carries_thresholds_from_settings(monkeypatch):
     assert json.loads(args[2])["freight_spike_wow_pct"] == 30
 
 
+def test_every_threshold_dbt_reads_comes_from_settings(monkeypatch):
+    """Alerts recompute from settings; the marts' flags must use the same thresholds."""
+    monkeypatch.setenv("TRADEWINDS_THRESHOLDS__TRANSIT_DELAY_HOURS", "72")
+    monkeypatch.setenv("TRADEWINDS_THRESHOLDS__SUPPLIER_CONCENTRATION_SHARE", "0.9")
+    passed = json.loads(build_dbt_args(Settings())[2])
+    assert passed["transit_delay_hours"] == 72
+    assert passed["supplier_concentration_share"] == 0.9
+    assert passed["tickets_restatement_days"] == 45
+    assert {"add_to_cart_surge_rate", "add_to_cart_surge_days", "first_response_sla_hours"} <= passed.keys()
+
+
 def test_workspace_loads_in_dagster_cli(sample_env, tmp_path):
     """What `dagster dev -w workspace.yaml` loads, validated by Dagster's own CLI."""
     import os

@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration.lib.schemas import RAW_TABLES
 from orchestration.lib.settings import PROJECT_ROOT, Settings, get_settings
 from orchestration.lib.warehouse import RAW_SCHEMA, WarehouseResource
 
@@ -68,6 +69,11 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
         "freight_spike_zscore": t.freight_spike_zscore,
         "freight_spike_critical_pct": t.freight_spike_critical_pct,
         "first_response_sla_hours": t.first_response_sla_hours,
+        "transit_delay_hours": t.transit_delay_hours,
+        "supplier_concentration_share": t.supplier_concentration_share,
+        "add_to_cart_surge_rate": t.add_to_cart_surge_rate,
+        "add_to_cart_surge_days": t.add_to_cart_surge_days,
+        "tickets_restatement_days": RAW_TABLES["tickets"].restatement_days,
         "reporting_currency": settings.reporting_currency,
     }
 
