@@ -179,8 +179,12 @@ class NotifierSettings(BaseModel):
 
 
 class DuckDBSettings(BaseModel):
+    """DuckDB limits for every connection of the pipeline and of dbt (None: DuckDB's defaults)."""
+
     threads: int | None = None
     memory_limit: str | None = None
+    # GX validates at most this many rows in memory at a time (pandas frames), chunk by chunk.
+    validation_chunk_rows: int = Field(default=1_000_000, ge=10_000)
 
 
 class PublishSettings(BaseModel):

@@ -122,7 +122,7 @@ def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
         },
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        from orchestration.defs.quality import outcome_to_check_result, validate_frame
+        from orchestration.defs.quality import outcome_to_check_result, validate_query
 
         settings = get_settings()
         start, end = _range_of(context, table) if table.daily_partitioned else (None, None)
@@ -145,15 +145,19 @@ def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
                     f"{table.family}.{table.name}: {result.quarantined + result.parser_quarantined} row(s) quarantined "
                     f"in raw._quarantine (e.g. {'; '.join(result.reasons[:3]) or 'see the parser rejects'})"
                 )
-            loaded = conn.execute(
+            # Validated in DuckDB-fetched chunks: a multi-year backfill never sits in memory whole.
+            outcome, preview = validate_query(
+                f"raw_{table.name}",
+                conn,
                 f'SELECT * EXCLUDE (_partition_date, _source_file, _loaded_at) FROM {RAW_SCHEMA}."{table.name}" '
                 f"WHERE {where}",
                 params,
-            ).df()
+                chunk_rows=settings.duckdb.validation_chunk_rows,
+                preview_rows=PREVIEW_ROWS,
+            )
             total = conn.execute(f'SELECT count(*) FROM {RAW_SCHEMA}."{table.name}"').fetchone()[0]
         elapsed = time.monotonic() - t0
         context.log.info(f"{table.family}.{table.name}: {rows} rows in, {total} rows in table, {elapsed:.1f}s")
-        outcome = validate_frame(f"raw_{table.name}", loaded)
         extra_meta: dict[str, object] = {}
         if fetched.source.mode != "sample":
             extra_meta.update(fetched.metadata())
@@ -170,7 +174,7 @@ def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
                 "landing_files": len(files),
                 "partition_range": span,
                 "partitions_reloaded": len(fetched.load_days) if fetched.load_days is not None else "all",
-                "preview": dg.MetadataValue.md(loaded.head(PREVIEW_ROWS).to_markdown(index=False) or "(no rows)"),
+                "preview": dg.MetadataValue.md(preview.to_markdown(index=False) or "(no rows)"),
                 "elapsed_seconds": round(elapsed, 2),
                 **extra_meta,
             }

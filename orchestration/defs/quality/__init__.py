@@ -52,6 +52,7 @@ from orchestration.defs.quality.validation import (
     SuiteOutcome,
     build_data_docs,
     validate_frame,
+    validate_query,
 )
 
 MART_KEYS = [dg.AssetKey(["marts", m]) for m in MART_TABLES]
@@ -126,5 +127,6 @@ __all__ = [
     "rebuild_data_docs_quietly",
     "require_gates_passed",
     "validate_frame",
+    "validate_query",
     "validate_mart",
 ]

@@ -30,7 +30,7 @@ from orchestration.defs.quality.suites import (
     fresh_since_parameter,
     load_suite_name,
 )
-from orchestration.defs.quality.validation import FailedExpectation, SuiteOutcome, validate_frame
+from orchestration.defs.quality.validation import FailedExpectation, SuiteOutcome, validate_frame, validate_query
 from orchestration.lib.schemas import RAW_TABLES, RawTable
 from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import RAW_SCHEMA, WarehouseResource
@@ -163,13 +163,19 @@ def validate_mart(warehouse: WarehouseResource, mart: str) -> SuiteOutcome | str
 
     try:
         with warehouse.connect(read_only=True) as conn:
-            df = conn.sql(f'SELECT * FROM {MARTS_SCHEMA}."{mart}"').df()
+            conn.execute(f'SELECT * FROM {MARTS_SCHEMA}."{mart}" LIMIT 0')
+            outcome, _ = validate_query(
+                f"mart_{mart}",
+                conn,
+                f'SELECT * FROM {MARTS_SCHEMA}."{mart}"',
+                chunk_rows=get_settings().duckdb.validation_chunk_rows,
+            )
     except duckdb.Error as exc:
         return (
             f"{MARTS_SCHEMA}.{mart} cannot be read from the warehouse {warehouse.path}: {exc}. "
             "Materialize the mart (dbt build) before its check."
         )
-    return validate_frame(f"mart_{mart}", df)
+    return outcome
 
 
 def build_mart_check(mart: str) -> dg.AssetChecksDefinition:

@@ -382,6 +382,144 @@ def _short(v: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+#: Rows validated at a time by :func:`validate_query` (settings ``duckdb.validation_chunk_rows``).
+DEFAULT_CHUNK_ROWS = 1_000_000
+_UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
+
+
+def validate_query(
+    suite_name: str,
+    conn: Any,
+    sql: str,
+    params: list[Any] | None = None,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    preview_rows: int = 0,
+    now: dt.datetime | None = None,
+) -> tuple[SuiteOutcome, pd.DataFrame | None]:
+    """Validate the rows of a DuckDB query with a suite, ``chunk_rows`` rows in memory at a time.
+
+    Up to ``chunk_rows`` rows this is :func:`validate_frame` on the whole result. Above it the
+    rows are fetched and validated chunk by chunk and the outcomes merged (counts summed,
+    samples kept from the first failing chunks); row-wise expectations mean the same either
+    way, and key uniqueness, which spans chunks, is counted over the whole result in DuckDB.
+    Returns the outcome and the first ``preview_rows`` rows (None when 0).
+    """
+    import pandas as pd
+
+    params = params or []
+    validated_at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    total = conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
+    if total <= chunk_rows:
+        frame = conn.execute(sql, params).df()
+        return validate_frame(suite_name, frame, now=validated_at), (frame.head(preview_rows) if preview_rows else None)
+    started = time.perf_counter()
+    duplicates = _duplicate_rows(suite_name, conn, sql, params)
+    cursor = conn.execute(sql, params)
+    vectors = max(1, chunk_rows // 2048)  # DuckDB hands out 2,048-row vectors
+    outcomes: list[SuiteOutcome] = []
+    preview = None
+    while True:
+        chunk = cursor.fetch_df_chunk(vectors)
+        if chunk is None or len(chunk) == 0:
+            break
+        if preview is None and preview_rows:
+            preview = chunk.head(preview_rows).copy()
+        outcomes.append(validate_frame(suite_name, chunk, now=validated_at))
+    if preview is None and preview_rows:
+        preview = pd.DataFrame()
+    merged = merge_outcomes(suite_name, outcomes, duplicates, time.perf_counter() - started, validated_at)
+    return merged, preview
+
+
+def _duplicate_rows(suite_name: str, conn: Any, sql: str, params: list[Any]) -> dict[tuple[str, ...], tuple[int, str]]:
+    """Rows in duplicate-key groups over the whole query, per unique expectation of the suite."""
+    validations_dir, docs_dir = gx_dirs()
+    state = _state(validations_dir, docs_dir)
+    with state.lock:
+        expectations = list(state.definition(suite_name).suite.expectations)
+    found: dict[tuple[str, ...], tuple[int, str]] = {}
+    for expectation in expectations:
+        config = expectation.configuration
+        if config.type not in _UNIQUE_TYPES:
+            continue
+        columns = tuple(config.kwargs.get("column_list") or [config.kwargs["column"]])
+        quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+        not_null = " AND ".join(f'"{c}" IS NOT NULL' for c in columns)
+        count = conn.execute(
+            f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM ({sql}) WHERE {not_null} "
+            f"GROUP BY {quoted} HAVING count(*) > 1)",
+            params,
+        ).fetchone()[0]
+        severity = str(getattr(config, "severity", "critical") or "critical").lower().split(".")[-1]
+        found[columns] = (int(count), severity)
+    return found
+
+
+def merge_outcomes(
+    suite_name: str,
+    outcomes: list[SuiteOutcome],
+    duplicates: Mapping[tuple[str, ...], tuple[int, str]],
+    duration: float,
+    validated_at: dt.datetime,
+) -> SuiteOutcome:
+    """One outcome for the chunks of one result; ``duplicates``: whole-result counts of unique expectations."""
+    rows = sum(o.rows for o in outcomes)
+    merged: dict[tuple[str, tuple[str, ...], str], FailedExpectation] = {}
+    for outcome in outcomes:
+        for f in outcome.failures:
+            key = (f.expectation_type, f.columns, json.dumps(f.kwargs, sort_keys=True, default=str))
+            seen = merged.get(key)
+            if seen is None:
+                merged[key] = f
+                continue
+            count = (
+                None
+                if seen.unexpected_count is None or f.unexpected_count is None
+                else seen.unexpected_count + f.unexpected_count
+            )
+            merged[key] = FailedExpectation(
+                **{
+                    **seen.to_dict(),
+                    "unexpected_count": count,
+                    "sample": (seen.sample + f.sample)[:SAMPLE_SIZE],
+                    "sample_rows": (seen.sample_rows + f.sample_rows)[:SAMPLE_SIZE],
+                    "exception": seen.exception or f.exception,
+                }
+            )
+    failures: list[FailedExpectation] = []
+    for f in merged.values():
+        if f.expectation_type in _UNIQUE_TYPES and f.columns in duplicates:
+            f = FailedExpectation(**{**f.to_dict(), "unexpected_count": duplicates[f.columns][0]})
+        if f.unexpected_count is not None and rows:
+            f = FailedExpectation(**{**f.to_dict(), "unexpected_percent": 100.0 * f.unexpected_count / rows})
+        failures.append(f)
+    failing_unique = {f.columns for f in failures if f.expectation_type in _UNIQUE_TYPES}
+    for columns, (count, severity) in duplicates.items():
+        if count and columns not in failing_unique:  # duplicates only across chunks
+            failures.append(
+                FailedExpectation(
+                    expectation_type=_UNIQUE_TYPES[0] if len(columns) == 1 else _UNIQUE_TYPES[1],
+                    columns=columns,
+                    severity=severity,
+                    unexpected_count=count,
+                    unexpected_percent=100.0 * count / rows if rows else None,
+                    notes="duplicates found across validation chunks (counted in DuckDB over all rows)",
+                )
+            )
+    evaluated = max((o.evaluated for o in outcomes), default=0)
+    return SuiteOutcome(
+        suite_name=suite_name,
+        success=not failures,
+        evaluated=evaluated,
+        successful=evaluated - len({(f.expectation_type, f.columns) for f in failures}),
+        rows=rows,
+        failures=tuple(failures),
+        duration_seconds=round(duration, 3),
+        validated_at=validated_at,
+    )
+
+
 # ---------------------------------------------------------------- Data Docs
 
 

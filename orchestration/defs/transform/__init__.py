@@ -128,6 +128,8 @@ def build_defs() -> dg.Definitions:
         os.environ["TRADEWINDS_WAREHOUSE"] = str(os.path.abspath(warehouse.path))
         if warehouse.threads:
             os.environ["TRADEWINDS_DBT_THREADS"] = str(warehouse.threads)
+        if warehouse.memory_limit:
+            os.environ["TRADEWINDS_DUCKDB_MEMORY_LIMIT"] = warehouse.memory_limit
         yield from dbt.cli(build_dbt_args(get_settings()), context=context).stream()
 
     return dg.Definitions(

@@ -1,0 +1,461 @@
+"""Benchmark harness: the nightly job at several sample scales, per stage, with a bare-DuckDB reference.
+
+For each scale factor it
+
+1. generates nothing up front: README command 1 (``tradewinds nightly``) runs in a child process
+   against a new data folder, so sample generation is part of ingest as it is for a user;
+2. samples the resident memory of that process tree every 0.2 s (psutil);
+3. reads the run's step events back from the Dagster instance and folds them into the stages
+   ingest, dbt, gates, forecasts, alerts and publish: wall time, peak memory (of the process tree
+   while the stage's steps ran) and rows per second;
+4. runs an incremental night: the sample moves on by one day and ``tradewinds nightly`` runs
+   again on the same warehouse (one new day of platform data, incremental dbt models);
+5. runs the bare reference: the compiled SQL of every dbt model, in dependency order, in one
+   DuckDB connection on a copy of the warehouse's raw and seed tables (no Dagster, no dbt, no
+   tests), so the orchestration overhead of the dbt stage is a measured ratio.
+
+Results: ``benchmarks/results/harness.json`` (every figure, the machine and its load) and
+``benchmarks/results/harness.md`` (the tables the README quotes).
+
+    .venv/bin/python benchmarks/harness.py                 # SF 0.1, 1 and 10
+    .venv/bin/python benchmarks/harness.py --scales 0.1 1  # a subset
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+STAGES = ("ingest", "dbt", "gates", "forecasts", "alerts", "publish")
+log = logging.getLogger("benchmarks.harness")
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+@dataclass
+class MemorySampler:
+    """Peak resident memory of a process and its children, sampled on a thread."""
+
+    pid: int
+    interval: float = 0.2
+    samples: list[tuple[float, int]] = field(default_factory=list)  # (unix time, bytes of the whole tree)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def _tree_rss(self) -> int:
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0
+        total = 0
+        for proc in procs:
+            try:
+                total += proc.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue  # a child that ended between listing and reading: it holds no memory now
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self._tree_rss()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, start: float | None = None, end: float | None = None) -> int:
+        values = [b for t, b in self.samples if (start is None or t >= start) and (end is None or t <= end)]
+        return max(values, default=0)
+
+
+def stage_of(step_key: str) -> str:
+    """The benchmark stage of a nightly step (step keys are asset keys joined by ``__``)."""
+    if step_key.startswith("raw__"):
+        return "ingest"
+    if step_key == "dbt_models":
+        return "dbt"
+    if step_key.startswith("forecast__"):
+        return "forecasts"
+    if step_key.startswith("alerts__"):
+        return "alerts"
+    if step_key.startswith("publish__"):
+        return "publish"
+    # gx_load_checks, gx_mart_checks, upstream_gates_*, quality__gx_data_docs
+    return "gates"
+
+
+def machine() -> dict[str, object]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "mem_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+    }
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+# --------------------------------------------------------------------------- one night
+
+
+def run_night(data: Path, scale: float, end: dt.date, label: str) -> dict[str, object]:
+    """Run README command 1 once and fold its Dagster step events into stages."""
+    env = {
+        **os.environ,
+        "TRADEWINDS_DATA_DIR": str(data),
+        "TRADEWINDS_SAMPLE__SCALE": str(scale),
+        "TRADEWINDS_SAMPLE__END_DATE": end.isoformat(),
+        "DAGSTER_HOME": str(data / "dagster_home"),
+        "PYTHONWARNINGS": "ignore",
+    }
+    data.mkdir(parents=True, exist_ok=True)
+    log_path = data / f"{label}.log"
+    log.info("SF %g %s night (sample end %s): log %s", scale, label, end, log_path)
+    load_before = load_average()
+    t0 = time.time()
+    with log_path.open("w") as out:
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "tradewinds"), "nightly"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        with MemorySampler(proc.pid) as sampler:
+            returncode = proc.wait()
+    wall = time.time() - t0
+    result: dict[str, object] = {
+        "label": label,
+        "sample_end": end.isoformat(),
+        "succeeded": returncode == 0,
+        "wall_seconds": round(wall, 1),
+        "peak_rss_mib": round(sampler.peak() / 2**20),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+    }
+    if returncode != 0:
+        log.error("SF %g %s night failed (exit %s): see %s", scale, label, returncode, log_path)
+    result.update(stage_figures(data, sampler))
+    log.info("SF %g %s night: %.0f s, peak %s MiB", scale, label, wall, result["peak_rss_mib"])
+    return result
+
+
+def stage_figures(data: Path, sampler: MemorySampler) -> dict[str, object]:
+    """Per stage: wall seconds (sum of its steps; the job runs steps one at a time), peak memory, rows/s."""
+    os.environ["DAGSTER_HOME"] = str(data / "dagster_home")
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_run_records(limit=1)
+        if not records:
+            return {"stages": {}}
+        run = records[0].dagster_run
+        starts: dict[str, float] = {}
+        intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        rows_loaded = 0
+        published_rows = 0
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is None or entry.step_key is None:
+                continue
+            kind = event.event_type_value
+            if kind == "STEP_START":
+                starts[entry.step_key] = entry.timestamp
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED") and entry.step_key in starts:
+                intervals[stage_of(entry.step_key)].append((starts.pop(entry.step_key), entry.timestamp))
+            elif kind == "ASSET_MATERIALIZATION":
+                materialization = event.event_specific_data.materialization
+                meta = materialization.metadata
+                if "rows_loaded" in meta:
+                    rows_loaded += int(meta["rows_loaded"].value)
+                if materialization.asset_key.path[:1] == ["publish"] and "rows" in meta:
+                    published_rows += sum(int(v) for v in meta["rows"].value.values())
+    rows = relation_rows(data / "warehouse.duckdb")
+    rows_by_stage = {
+        "ingest": rows_loaded,
+        "dbt": rows.get("marts", 0),
+        "gates": rows_loaded + rows.get("marts", 0),
+        "forecasts": rows.get("forecast", 0),
+        "alerts": rows.get("alerts", 0),
+        "publish": published_rows,
+    }
+    stages: dict[str, dict[str, object]] = {}
+    for stage in STAGES:
+        spans = intervals.get(stage, [])
+        seconds = sum(end - start for start, end in spans)
+        peak = max((sampler.peak(start, end) for start, end in spans), default=0)
+        stages[stage] = {
+            "seconds": round(seconds, 1),
+            "steps": len(spans),
+            "peak_rss_mib": round(peak / 2**20),
+            "rows": rows_by_stage[stage],
+            "rows_per_second": round(rows_by_stage[stage] / seconds) if seconds > 0 else None,
+        }
+    return {"run_id": run.run_id, "stages": stages, "rows_by_schema": rows}
+
+
+def relation_rows(warehouse: Path) -> dict[str, int]:
+    if not warehouse.exists():
+        return {}
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+        ).fetchall()
+        totals: dict[str, int] = defaultdict(int)
+        for schema, table in tables:
+            totals[schema] += conn.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+    return dict(totals)
+
+
+# --------------------------------------------------------------------------- bare reference
+
+
+def bare_reference(data: Path) -> dict[str, object]:
+    """Every dbt model's compiled SQL (full-refresh form) in one DuckDB connection, in dependency order."""
+    manifest = compile_models(data)
+    nodes = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] in ("model", "snapshot")}
+    order = topological(nodes)
+    bare = data / "bare.duckdb"
+    bare.unlink(missing_ok=True)
+    warehouse = data / "warehouse.duckdb"
+    t_copy = time.time()
+    with duckdb.connect(str(bare)) as conn:
+        conn.execute(f"ATTACH '{warehouse}' AS src (READ_ONLY)")
+        # The inputs the dbt stage starts from: raw tables (ingest) and seeds (reference data).
+        for schema in ("raw", "reference"):
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            for (table,) in conn.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'src' AND schema_name = ?", [schema]
+            ).fetchall():
+                conn.execute(f'CREATE TABLE {schema}."{table}" AS FROM src.{schema}."{table}"')
+        conn.execute("DETACH src")
+        copy_seconds = time.time() - t_copy
+        db_name = conn.execute("SELECT current_database()").fetchone()[0]
+        timings: dict[str, float] = {}
+        t0 = time.time()
+        for uid in order:
+            node = nodes[uid]
+            sql = node["compiled_code"].replace('"warehouse".', f'"{db_name}".')
+            materialized = node["config"].get("materialized", "view")
+            if materialized == "ephemeral":
+                continue
+            kind = "VIEW" if materialized == "view" else "TABLE"
+            start = time.time()
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{node["schema"]}"')
+            conn.execute(f'CREATE OR REPLACE {kind} "{node["schema"]}"."{node["alias"]}" AS {sql}')
+            timings[node["name"]] = time.time() - start
+        seconds = time.time() - t0
+        marts = sum(
+            conn.execute(f'SELECT count(*) FROM "{n["schema"]}"."{n["alias"]}"').fetchone()[0]
+            for n in nodes.values()
+            if n["schema"] == "marts" and n["config"].get("materialized") != "ephemeral"
+        )
+    bare.unlink(missing_ok=True)
+    slowest = sorted(timings.items(), key=lambda kv: -kv[1])[:5]
+    return {
+        "models": len(timings),
+        "seconds": round(seconds, 1),
+        "input_copy_seconds": round(copy_seconds, 1),
+        "mart_rows": marts,
+        "slowest_models": {name: round(s, 1) for name, s in slowest},
+    }
+
+
+def compile_models(data: Path) -> dict:
+    """``dbt compile --full-refresh`` against the benchmark's warehouse: is_incremental() is false."""
+    target = data / "dbt_target_bare"
+    env = {**os.environ, "TRADEWINDS_WAREHOUSE": str(data / "warehouse.duckdb"), "DBT_TARGET_PATH": str(target)}
+    sys.path.insert(0, str(ROOT))
+    from orchestration.defs.transform import dbt_executable, dbt_vars
+    from orchestration.lib.settings import Settings
+
+    settings = Settings(data_dir=data)
+    args = [
+        dbt_executable(), "compile", "--full-refresh", "--quiet",
+        "--project-dir", str(ROOT / "dbt_project"), "--profiles-dir", str(ROOT / "dbt_project"),
+        "--target-path", str(target), "--vars", json.dumps(dbt_vars(settings)),
+    ]  # fmt: skip
+    subprocess.run(args, env=env, check=True, cwd=ROOT / "dbt_project")
+    return json.loads((target / "manifest.json").read_text())
+
+
+def topological(nodes: dict[str, dict]) -> list[str]:
+    done: list[str] = []
+    seen: set[str] = set()
+
+    def visit(uid: str) -> None:
+        if uid in seen:
+            return
+        seen.add(uid)
+        for dep in nodes[uid]["depends_on"]["nodes"]:
+            if dep in nodes:
+                visit(dep)
+        done.append(uid)
+
+    for uid in sorted(nodes):
+        visit(uid)
+    return done
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def bench_scale(scale: float, end: dt.date, workdir: Path, incremental: bool, bare: bool) -> dict[str, object]:
+    data = workdir / f"sf{scale:g}"
+    shutil.rmtree(data, ignore_errors=True)
+    result: dict[str, object] = {"scale": scale}
+    full = run_night(data, scale, end, "full")
+    result["full"] = full
+    if bare and full["succeeded"]:
+        result["bare"] = bare_reference(data)
+        dbt_seconds = full["stages"]["dbt"]["seconds"]
+        result["bare"]["dbt_stage_over_bare"] = round(dbt_seconds / result["bare"]["seconds"], 2)
+    if incremental and full["succeeded"]:
+        night = run_night(data, scale, end + dt.timedelta(days=1), "incremental")
+        night["share_of_full"] = round(night["wall_seconds"] / full["wall_seconds"], 3)
+        result["incremental"] = night
+    result["warehouse_mib"] = (
+        round((data / "warehouse.duckdb").stat().st_size / 2**20) if (data / "warehouse.duckdb").exists() else None
+    )
+    return result
+
+
+def markdown(results: dict[str, object]) -> str:
+    lines = [
+        "# Nightly benchmark",
+        "",
+        f"Machine: {results['machine']['cpus']} CPUs ({results['machine']['cpu']}), {results['machine']['mem_gib']} GiB, "
+        f"Python {results['machine']['python']}, DuckDB {results['machine']['duckdb']}. Measured {results['measured_at']}; "
+        "load averages before/after each night are in harness.json (other developers share this machine).",
+        "",
+        "`.venv/bin/python benchmarks/harness.py --scales "
+        + " ".join(f"{s['scale']:g}" for s in results["scales"])
+        + "`",
+        "",
+        "| SF | night | wall s | peak MiB | " + " | ".join(f"{s} s" for s in STAGES) + " | load before |",
+        "|---|---|---:|---:|" + "---:|" * len(STAGES) + "---|",
+    ]
+    for entry in results["scales"]:
+        for label in ("full", "incremental"):
+            night = entry.get(label)
+            if not night:
+                continue
+            stages = night.get("stages", {})
+            cells = " | ".join(str(stages.get(s, {}).get("seconds", "")) for s in STAGES)
+            lines.append(
+                f"| {entry['scale']:g} | {label}{'' if night['succeeded'] else ' (FAILED)'} | {night['wall_seconds']} | "
+                f"{night['peak_rss_mib']} | {cells} | {night['load_average_before'][0]} |"
+            )
+    lines += [
+        "",
+        "Rows per second by stage (full night):",
+        "",
+        "| SF | " + " | ".join(STAGES) + " |",
+        "|---|" + "---:|" * len(STAGES),
+    ]
+    for entry in results["scales"]:
+        stages = entry["full"].get("stages", {})
+        lines.append(
+            f"| {entry['scale']:g} | "
+            + " | ".join(str(stages.get(s, {}).get("rows_per_second", "")) for s in STAGES)
+            + " |"
+        )
+    lines += [
+        "",
+        "Peak memory (MiB, whole process tree) by stage (full night):",
+        "",
+        "| SF | " + " | ".join(STAGES) + " |",
+        "|---|" + "---:|" * len(STAGES),
+    ]
+    for entry in results["scales"]:
+        stages = entry["full"].get("stages", {})
+        lines.append(
+            f"| {entry['scale']:g} | "
+            + " | ".join(str(stages.get(s, {}).get("peak_rss_mib", "")) for s in STAGES)
+            + " |"
+        )
+    lines += [
+        "",
+        "| SF | incremental / full | dbt stage s | bare DuckDB s | dbt stage / bare | mart rows (bare) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for entry in results["scales"]:
+        inc = entry.get("incremental", {})
+        bare = entry.get("bare", {})
+        lines.append(
+            f"| {entry['scale']:g} | {inc.get('share_of_full', '')} | {entry['full'].get('stages', {}).get('dbt', {}).get('seconds', '')} | "
+            f"{bare.get('seconds', '')} | {bare.get('dbt_stage_over_bare', '')} | {bare.get('mart_rows', '')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", type=float, nargs="+", default=[0.1, 1.0, 10.0])
+    parser.add_argument(
+        "--end",
+        type=dt.date.fromisoformat,
+        default=dt.date(2025, 6, 30),
+        help="sample end date of the full night (fixed so runs compare)",
+    )
+    parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "work")
+    parser.add_argument("--no-incremental", action="store_true")
+    parser.add_argument("--no-bare", action="store_true")
+    parser.add_argument("--out", default="harness", help="results file stem under benchmarks/results/")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    results: dict[str, object] = {
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "scales": [],
+    }
+    ok = True
+    for scale in args.scales:
+        entry = bench_scale(scale, args.end, args.workdir, not args.no_incremental, not args.no_bare)
+        results["scales"].append(entry)
+        ok = ok and entry["full"]["succeeded"] and entry.get("incremental", {"succeeded": True})["succeeded"]
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"{args.out}.json").write_text(json.dumps(results, indent=2) + "\n")
+        (RESULTS / f"{args.out}.md").write_text(markdown(results))
+    print(markdown(results))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Chunked validation: a large load is validated a chunk at a time with the same verdict.
+
+``validate_query`` fetches the rows of a DuckDB query in chunks (so a multi-year backfill at
+SF 10 never sits in memory as one pandas frame) and merges the chunks' outcomes; duplicates
+of the key that fall in different chunks are counted over all rows in DuckDB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from orchestration.defs.quality import validate_query
+from orchestration.lib.settings import get_settings
+from tests.test_quality import GOOD_ROWS, failure, raw_frame
+
+ROWS = 12_000
+CHUNK = 4_096  # two 2,048-row vectors: three chunks
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADEWINDS_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def orders(
+    conn: duckdb.DuckDBPyConnection, bad: dict[int, dict] | None = None, duplicate_of: int | None = None
+) -> None:
+    base = GOOD_ROWS["orders"][0]
+    rows = [{**base, "order_line_id": f"OL-{i}", "order_id": f"O-{i}"} for i in range(ROWS)]
+    for index, change in (bad or {}).items():
+        rows[index] = {**rows[index], **change}
+    if duplicate_of is not None:
+        rows.append(dict(rows[duplicate_of]))
+    frame = raw_frame("orders", rows)  # typed as DuckDB hands rows to pandas
+    conn.register("frame", frame)
+    conn.execute("CREATE OR REPLACE TABLE orders AS SELECT * FROM frame")
+    conn.unregister("frame")
+
+
+def test_small_result_is_one_frame_with_a_preview() -> None:
+    with duckdb.connect() as conn:
+        orders(conn)
+        outcome, preview = validate_query("raw_orders", conn, "SELECT * FROM orders", chunk_rows=50_000, preview_rows=3)
+    assert outcome.success, outcome.summary()
+    assert outcome.rows == ROWS
+    assert isinstance(preview, pd.DataFrame) and len(preview) == 3
+
+
+def test_chunks_give_the_verdict_of_the_whole() -> None:
+    bad = {10: {"unit_price": -5.0}, 9_000: {"unit_price": -7.0}, 11_500: {"destination_country": "ZZ"}}
+    with duckdb.connect() as conn:
+        orders(conn, bad=bad)
+        whole, _ = validate_query("raw_orders", conn, "SELECT * FROM orders ORDER BY order_line_id", chunk_rows=50_000)
+        chunked, preview = validate_query(
+            "raw_orders", conn, "SELECT * FROM orders ORDER BY order_line_id", chunk_rows=CHUNK, preview_rows=2
+        )
+    assert not whole.success and not chunked.success
+    assert chunked.rows == whole.rows == ROWS
+    assert len(preview) == 2
+    for outcome in (whole, chunked):
+        price = failure(outcome, "expect_column_values_to_be_between", "unit_price")
+        assert price.unexpected_count == 2
+        assert sorted(price.sample) == [-7.0, -5.0]
+        assert {r["order_line_id"] for r in price.sample_rows} == {"OL-10", "OL-9000"}
+        assert failure(outcome, "expect_column_values_to_be_in_set", "destination_country").unexpected_count == 1
+    assert {(f.expectation_type, f.columns) for f in chunked.failures} == {
+        (f.expectation_type, f.columns) for f in whole.failures
+    }
+    assert chunked.evaluated == whole.evaluated and chunked.successful == whole.successful
+
+
+def test_a_duplicate_key_in_another_chunk_is_found() -> None:
+    with duckdb.connect() as conn:
+        orders(conn, duplicate_of=5)  # the copy is the last row: never in the first row's chunk
+        outcome, _ = validate_query("raw_orders", conn, "SELECT * FROM orders", chunk_rows=CHUNK)
+    assert not outcome.success
+    dup = failure(outcome, "expect_column_values_to_be_unique", "order_line_id")
+    assert dup.unexpected_count == 2
+    assert dup.severity == "critical"
+    assert outcome.rows == ROWS + 1
+
+
+def test_good_rows_in_chunks_pass() -> None:
+    with duckdb.connect() as conn:
+        orders(conn)
+        outcome, _ = validate_query("raw_orders", conn, "SELECT * FROM orders", chunk_rows=CHUNK)
+    assert outcome.success, outcome.summary()
+    assert outcome.rows == ROWS
