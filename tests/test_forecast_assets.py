@@ -235,3 +235,34 @@ def test_freight_forecast_writes_lanes_and_keeps_demand_metrics(settings_env: Pa
     counts = dict(zip(metrics["series_level"], metrics["n"], strict=True))
     assert counts["lane"] == 2 * 3 * 2  # lanes x origins x models
     assert counts["sku"] > 0  # the demand asset's rows are left alone
+
+
+def test_freight_forecast_is_kept_while_the_rates_are_unchanged(settings_env: Path) -> None:
+    """Rates are weekly: a night without a new week keeps the fit; a changed rate refits."""
+    warehouse = settings_env / "warehouse.duckdb"
+    weeks = pd.date_range("2022-01-03", "2024-06-24", freq="7D")
+    rng = np.random.default_rng(3)
+    lanes = {("CNSHA-USLAX", "ocean_fcl_40ft"): 2000 * np.exp(np.cumsum(rng.normal(0, 0.05, len(weeks))))}
+    create_lane_mart(warehouse, lanes, weeks)
+    resources = {"warehouse": WarehouseResource(path=str(warehouse))}
+
+    def run() -> tuple[dict, pd.DataFrame]:
+        result = dg.materialize([freight_rate_forecast], resources=resources)
+        assert result.success
+        meta = result.asset_materializations_for_node("forecast__freight_rate_forecast")[0].metadata
+        return meta, read(warehouse, "SELECT * FROM forecast.freight_rate_forecast ORDER BY forecast_week")
+
+    first_meta, first = run()
+    assert first_meta["refit"].value is True
+    again_meta, again = run()
+    assert again_meta["refit"].value is False and again_meta["rows"].value == len(first) == 12
+    assert "unchanged" in again_meta["reason"].value
+    pd.testing.assert_frame_equal(again, first)  # the same rows, generated_at included
+
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(
+            "UPDATE marts.risk_lane_weekly SET rate_usd = rate_usd * 1.5 WHERE rate_week = (SELECT max(rate_week) FROM marts.risk_lane_weekly)"
+        )
+    changed_meta, changed = run()
+    assert changed_meta["refit"].value is True
+    assert changed["generated_at"].iloc[0] > first["generated_at"].iloc[0]

@@ -17,6 +17,7 @@ baseline), and the mean MASE, sMAPE and interval coverage of both over the origi
 """
 
 import datetime as dt
+import hashlib
 import os
 import time
 from collections import Counter
@@ -320,6 +321,37 @@ def demand_tasks(
     return tasks, meta
 
 
+FINGERPRINTS = "forecast._inputs"
+
+
+def input_fingerprint(tasks: Sequence[SeriesTask], config: object) -> str:
+    """A digest of every series (id, dates, values) and the model settings: equal means the same fit."""
+    digest = hashlib.sha256(repr(config).encode())
+    for task in tasks:
+        digest.update(task.series_id.encode())
+        digest.update(np.asarray(task.ds).astype("datetime64[D]").tobytes())
+        digest.update(np.asarray(task.y, dtype=float).tobytes())
+    return digest.hexdigest()
+
+
+def stored_fingerprint(conn: duckdb.DuckDBPyConnection, asset: str, table: str) -> tuple[str, dt.datetime] | None:
+    """The input digest of the forecast now in ``table``, if that table still holds it."""
+    if not (_has_table(conn, FINGERPRINTS) and _has_table(conn, table)):
+        return None
+    row = conn.execute(f"SELECT fingerprint, generated_at FROM {FINGERPRINTS} WHERE asset = ?", [asset]).fetchone()
+    if row is None or not conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
+        return None
+    return row[0], row[1]
+
+
+def store_fingerprint(conn: duckdb.DuckDBPyConnection, asset: str, fingerprint: str, generated_at: dt.datetime) -> None:
+    conn.execute("CREATE SCHEMA IF NOT EXISTS forecast")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {FINGERPRINTS} (asset VARCHAR PRIMARY KEY, fingerprint VARCHAR, generated_at TIMESTAMP)"
+    )
+    conn.execute(f"INSERT OR REPLACE INTO {FINGERPRINTS} VALUES (?, ?, ?)", [asset, fingerprint, generated_at])
+
+
 def freight_tasks(rates: pd.DataFrame, config: FreightConfig) -> tuple[list[SeriesTask], list[dict[str, Any]]]:
     """One task per lane x mode; the lane's descriptive columns as metadata."""
     tasks, meta = [], []
@@ -607,6 +639,26 @@ def freight_rate_forecast(context: dg.AssetExecutionContext, warehouse: Warehous
     with warehouse.connect() as conn:
         rates = load_lane_rates(conn)
     tasks, meta = freight_tasks(rates, freight_config(settings))
+    # Rates are weekly: most nights bring no new week, and the same series give the same fit.
+    fingerprint = input_fingerprint(tasks, freight_config(settings))
+    with warehouse.connect() as conn:
+        stored = stored_fingerprint(conn, "freight_rate_forecast", FREIGHT_TABLE)
+        if stored is not None and stored[0] == fingerprint:
+            rows_kept = conn.execute(f"SELECT count(*) FROM {FREIGHT_TABLE}").fetchone()[0]
+            context.log.info(
+                f"freight: the {len(tasks)} lane x mode series are unchanged since the forecast of {stored[1]}: "
+                f"kept its {rows_kept} rows, no refit"
+            )
+            return dg.MaterializeResult(
+                metadata={
+                    "refit": False,
+                    "reason": f"rates unchanged since the forecast generated at {stored[1]}",
+                    "series": dg.MetadataValue.int(len(tasks)),
+                    "rows": dg.MetadataValue.int(rows_kept),
+                    "input_fingerprint": fingerprint[:16],
+                    "elapsed_seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 2)),
+                }
+            )
     if settings.plot_series > 0 and tasks:
         # Plot the lanes whose rate moved most over the last quarter: the ones a planner looks at.
         moves = []
@@ -627,6 +679,7 @@ def freight_rate_forecast(context: dg.AssetExecutionContext, warehouse: Warehous
     rows, metric_rows = freight_frames(results, meta, generated_at)
     with warehouse.connect() as conn:
         counts = replace_tables(conn, {FREIGHT_TABLE: (FREIGHT_COLUMNS, rows)}, metric_rows, ["lane"])
+        store_fingerprint(conn, "freight_rate_forecast", fingerprint, generated_at)
 
     levels = [f"lane:{m['mode']}" for m in meta]
     accuracy = accuracy_summary(results, levels)
@@ -646,8 +699,10 @@ def freight_rate_forecast(context: dg.AssetExecutionContext, warehouse: Warehous
     )
     return dg.MaterializeResult(
         metadata={
+            "refit": True,
             "series": dg.MetadataValue.int(len(results)),
             "rows": dg.MetadataValue.int(counts[FREIGHT_TABLE]),
+            "input_fingerprint": fingerprint[:16],
             "backtest_metric_rows": dg.MetadataValue.int(counts[METRICS_TABLE]),
             "models": dg.MetadataValue.json(dict(Counter(r.model for r in results))),
             "trusted": dg.MetadataValue.int(sum(r.is_trusted for r in results)),
