@@ -10,6 +10,7 @@ in a temporary directory, so the repository stays clean.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -725,3 +726,28 @@ def test_thresholds_come_from_vars_and_unit_tests_pin_theirs(built: Path, tmp_pa
         ).fetchone()
     # +53.8% is below a 60% threshold and the z-score threshold is out of reach.
     assert row == (False, None)
+
+
+def test_a_nightly_build_leaves_a_parse_state_the_next_night_reuses(tmp_path: Path) -> None:
+    """The build's partial_parse.msgpack (nightly vars, warehouse path) becomes the project's."""
+    from orchestration.defs.transform import DBT_PROJECT_DIR, dbt_executable, dbt_vars, keep_partial_parse
+    from orchestration.lib.settings import Settings
+
+    env = {**os.environ, "TRADEWINDS_WAREHOUSE": str(tmp_path / "warehouse.duckdb")}
+    nightly_vars = json.dumps(dbt_vars(Settings(data_dir=tmp_path)))
+
+    def parse(target: Path, variables: str) -> str:
+        args = [dbt_executable(), "--debug", "parse", "--project-dir", str(DBT_PROJECT_DIR)]
+        args += ["--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target), "--vars", variables]
+        done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return done.stdout + done.stderr
+
+    build_target, project_target = tmp_path / "invocation", tmp_path / "project_target"
+    parse(build_target, nightly_vars)
+    assert keep_partial_parse(build_target, project_target)
+    assert not keep_partial_parse(tmp_path / "nothing_here", project_target)
+    next_night = parse(project_target, nightly_vars)
+    assert "Partial parsing enabled" in next_night and "Unable to do partial parsing" not in next_night
+    other_vars = parse(project_target, json.dumps({"freight_spike_wow_pct": 99}))
+    assert "Unable to do partial parsing" in other_vars  # what the prepared manifest's state did every night

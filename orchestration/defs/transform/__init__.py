@@ -11,6 +11,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -112,6 +113,24 @@ def dbt_project() -> DbtProject:
     return project
 
 
+def keep_partial_parse(invocation_target: Path, project_target: Path) -> bool:
+    """Keep this build's parse state as the project's, so the next night parses partially.
+
+    dagster-dbt seeds each invocation with the project's ``partial_parse.msgpack``, but the
+    prepared one was parsed without the nightly's ``--vars`` and warehouse path, which makes
+    dbt re-parse the whole project every night. The state of a finished build has both.
+    """
+    source = Path(invocation_target) / "partial_parse.msgpack"
+    if not source.is_file():
+        return False
+    destination = Path(project_target) / "partial_parse.msgpack"
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_suffix(".msgpack.tmp")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, destination)  # atomic: a concurrent dbt never reads half a file
+    return True
+
+
 def build_defs() -> dg.Definitions:
     project = dbt_project()
 
@@ -130,7 +149,9 @@ def build_defs() -> dg.Definitions:
             os.environ["TRADEWINDS_DBT_THREADS"] = str(warehouse.threads)
         if warehouse.memory_limit:
             os.environ["TRADEWINDS_DUCKDB_MEMORY_LIMIT"] = warehouse.memory_limit
-        yield from dbt.cli(build_dbt_args(get_settings()), context=context).stream()
+        invocation = dbt.cli(build_dbt_args(get_settings()), context=context)
+        yield from invocation.stream()
+        keep_partial_parse(invocation.target_path, project.target_path)
 
     return dg.Definitions(
         assets=[dbt_models], resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable())}
