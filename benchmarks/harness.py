@@ -249,7 +249,9 @@ def relation_rows(warehouse: Path) -> dict[str, int]:
 def bare_reference(data: Path) -> dict[str, object]:
     """Every dbt model's compiled SQL (full-refresh form) in one DuckDB connection, in dependency order."""
     manifest = compile_models(data)
-    nodes = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] in ("model", "snapshot")}
+    nodes = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
+    # Snapshots are history kept across nights, not something recomputable from raw: inputs, like seeds.
+    snapshots = [(n["schema"], n["alias"]) for n in manifest["nodes"].values() if n["resource_type"] == "snapshot"]
     order = topological(nodes)
     bare = data / "bare.duckdb"
     bare.unlink(missing_ok=True)
@@ -264,6 +266,9 @@ def bare_reference(data: Path) -> dict[str, object]:
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = 'src' AND schema_name = ?", [schema]
             ).fetchall():
                 conn.execute(f'CREATE TABLE {schema}."{table}" AS FROM src.{schema}."{table}"')
+        for schema, table in snapshots:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            conn.execute(f'CREATE TABLE "{schema}"."{table}" AS FROM src."{schema}"."{table}"')
         conn.execute("DETACH src")
         copy_seconds = time.time() - t_copy
         db_name = conn.execute("SELECT current_database()").fetchone()[0]
