@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -654,7 +655,17 @@ def raw_frame(table: str, rows: list[dict[str, Any]] | None = None) -> pd.DataFr
 
 
 def mart_frame(mart: str, rows: list[dict[str, Any]] | None = None) -> pd.DataFrame:
-    return typed_frame(MART_COLUMNS[mart], GOOD_MART_ROWS[mart] if rows is None else rows)
+    """``MART_COLUMNS`` plus every other column the suite checks (NULL, typed as the dbt contract declares)."""
+    declared = {c["name"]: str(c.get("data_type", "varchar")).upper() for c in mart_models()[mart]["columns"]}
+    [schema] = [e for e in SUITES[f"mart_{mart}"].expectations if e.type == "expect_table_columns_to_match_set"]
+    columns = dict(MART_COLUMNS[mart])
+    for column in schema.kwargs["column_set"]:
+        columns.setdefault(column, declared[column])
+    rows = GOOD_MART_ROWS[mart] if rows is None else rows
+    return typed_frame(columns, [{**dict.fromkeys(columns), **r} for r in rows])
+
+
+SUITES = {s.name: s for s in all_suites()}
 
 
 def with_row(table: str, **changes: Any) -> list[dict[str, Any]]:
@@ -1068,50 +1079,194 @@ def test_snapshot_tables_have_a_band_and_no_freshness() -> None:
     assert not outcome.success  # an empty catalog export is far below the 2000 SKUs of the last load
 
 
-# One bad input per expectation family, as a raw or load gate would see it: (family, suite, frame, severity).
-def _families() -> list[tuple[str, str, Any, Any, dg.AssetCheckSeverity]]:
+def contract_frame(mart: str, rows: list[dict[str, Any]], retype: dict[str, str] | None = None) -> pd.DataFrame:
+    """Rows of a contract-derived mart: every documented column, NULL unless given, typed as its dbt contract
+    declares (``retype``: a column delivered with another type)."""
+    declared = {c["name"]: str(c.get("data_type", "varchar")).upper() for c in mart_models()[mart]["columns"]}
+    columns = declared | (retype or {})
+    return typed_frame(columns, [{**dict.fromkeys(columns), **r} for r in rows])
+
+
+TRANSIT = dict(
+    shipment_id="SH-1",
+    sku="SKU-1",
+    lane_id="CNSHA-DEHAM",
+    mode="ocean_fcl_40ft",
+    origin_country="CN",
+    destination_country="DE",
+    transit_status="arrived",
+    units=200,
+    planned_transit_days=38.0,
+    actual_transit_days=40.0,
+    delay_hours=48.0,
+    freight_cost_usd=3400.0,
+    freight_cost_per_unit_usd=17.0,
+    is_delayed=False,
+    departed_at="2025-04-20 00:00:00",
+    planned_arrival_at="2025-05-28 00:00:00",
+    arrived_at="2025-05-30 00:00:00",
+    as_of_at="2025-07-01 00:00:00",
+)
+
+
+def transit(**changes: Any) -> pd.DataFrame:
+    """``marts.shipment_transit`` (a contract-derived suite): a good shipment and a second one with ``changes``."""
+    retype = {"units": "DOUBLE"} if isinstance(changes.get("units"), float) else None
+    return contract_frame("shipment_transit", [TRANSIT, {**TRANSIT, "shipment_id": "SH-2", **changes}], retype)
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """One bad input of an expectation family and what its gate must say about it."""
+
+    family: str
+    suite: str
+    what: str  # the bad input, in words (the note's table)
+    expectation: str  # the expectation that must fail ...
+    column: str  # ... on this column
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+    sample: Any = None  # a failing value the failure must show (row-level expectations)
+
+
+def _bad_inputs() -> list[tuple[BadInput, Any]]:
+    """(bad input, frame) per expectation family; a load family's frame is its load profile (validated with
+    ``validate_load``: the previous load wrote 1000 rows for one day, the run is for 2025-06-30)."""
     band_low = history("2025-06-30", 3, 1000)
     band_low["2025-06-30"] = (100, 100)
     band_high = history("2025-06-30", 3, 1000)
     band_high["2025-06-30"] = (5000, 5000)
+    between, in_set = "expect_column_values_to_be_between", "expect_column_values_to_be_in_set"
+    B = BadInput
     return [
-        ("schema", "raw_orders", raw_frame("orders").assign(coupon_code="X"), None, dg.AssetCheckSeverity.ERROR),
-        ("keys", "raw_orders", raw_frame("orders", with_row("orders")), None, dg.AssetCheckSeverity.ERROR),
         (
-            "bounds",
-            "raw_orders",
+            B("schema", "raw_orders", "an extra column coupon_code", "expect_table_columns_to_match_set", ""),
+            raw_frame("orders").assign(coupon_code="X"),
+        ),
+        (
+            B("types", "raw_orders", "quantity delivered as DOUBLE", "expect_column_values_to_be_in_type_list", "quantity"),
+            raw_frame("orders").astype({"quantity": "float64"}),
+        ),
+        (
+            B("keys: unique", "raw_orders", "order_line_id OL-1 twice", "expect_column_values_to_be_unique",
+              "order_line_id", sample="OL-1"),
+            raw_frame("orders", with_row("orders")),
+        ),
+        (
+            B("keys: not null", "raw_orders", "order_line_id NULL", "expect_column_values_to_not_be_null",
+              "order_line_id"),
+            raw_frame("orders", with_row("orders", order_line_id=None)),
+        ),
+        (
+            B("bounds: price", "raw_orders", "unit_price -5.0", between, "unit_price", sample=-5.0),
             raw_frame("orders", with_row("orders", order_line_id="OL-9", unit_price=-5.0)),
-            None,
-            dg.AssetCheckSeverity.ERROR,
         ),
         (
-            "code lists",
-            "raw_orders",
+            B("bounds: rate", "raw_freight_rates", "air rate 3200 per kg", between, "rate", sample=3200.0),
+            raw_frame(
+                "freight_rates",
+                with_row("freight_rates", mode="air", rate=3200.0, rate_unit="per_kg", lane_id="CNPVG-USLAX"),
+            ),
+        ),
+        (
+            B("bounds: weight", "raw_catalog", "weight_kg 5000 (5 t per unit)", between, "weight_kg", sample=5000.0),
+            raw_frame("catalog", with_row("catalog", sku="SKU-9", weight_kg=5000.0)),
+        ),
+        (
+            B("bounds: percentage", "raw_vat_rates", "standard_rate_pct 150", between, "standard_rate_pct",
+              sample=150.0),
+            raw_frame("vat_rates", with_row("vat_rates", effective_from="2030-01-01", standard_rate_pct=150.0)),
+        ),
+        (
+            B("codes: currency", "raw_orders", "currency XBT", in_set, "currency", sample="XBT"),
             raw_frame("orders", with_row("orders", order_line_id="OL-9", currency="XBT")),
-            None,
-            dg.AssetCheckSeverity.ERROR,
         ),
         (
-            "future timestamps",
-            "raw_orders",
-            raw_frame("orders", with_row("orders", order_line_id="OL-9", ordered_at="2099-01-01 00:00:00")),
-            None,
-            dg.AssetCheckSeverity.ERROR,
+            B("codes: country", "raw_orders", "destination_country ZZ", in_set, "destination_country", sample="ZZ"),
+            raw_frame("orders", with_row("orders", order_line_id="OL-9", destination_country="ZZ")),
         ),
-        ("row-count band (below)", "load_orders", None, band_low, dg.AssetCheckSeverity.ERROR),
-        ("row-count band (above)", "load_orders", None, band_high, dg.AssetCheckSeverity.WARN),
-        ("freshness", "load_orders", None, history("2025-06-27", 3, 1000), dg.AssetCheckSeverity.ERROR),
-    ]
+        (
+            B("future timestamps", "raw_orders", "ordered_at 2099-01-01", between, "ordered_at",
+              sample="2099-01-01T00:00:00"),
+            raw_frame("orders", with_row("orders", order_line_id="OL-9", ordered_at="2099-01-01 00:00:00")),
+        ),
+        (
+            B("row-count band: below", "load_orders", "100 rows after a load of 1000 (band 500..1500)",
+              "expect_column_sum_to_be_between", "rows_in_load"),
+            band_low,
+        ),
+        (
+            B("row-count band: above", "load_orders", "5000 rows after a load of 1000 (band 500..1500)",
+              "expect_column_sum_to_be_between", "rows_in_load", severity=dg.AssetCheckSeverity.WARN),
+            band_high,
+        ),
+        (
+            B("freshness", "load_orders", "latest partition 2025-06-27 for a run of 2025-06-30",
+              "expect_column_max_to_be_between", "day"),
+            history("2025-06-27", 3, 1000),
+        ),
+        # The same families on the marts (a contract-derived suite and a hand-written one).
+        (
+            B("mart: types", "mart_shipment_transit", "units delivered as DOUBLE",
+              "expect_column_values_to_be_in_type_list", "units"),
+            transit(units=200.0),
+        ),
+        (
+            B("mart: keys", "mart_shipment_transit", "shipment_id SH-1 twice", "expect_column_values_to_be_unique",
+              "shipment_id", sample="SH-1"),
+            transit(shipment_id="SH-1"),
+        ),
+        (
+            B("mart: bounds", "mart_shipment_transit", "freight_cost_usd -10", between, "freight_cost_usd",
+              sample=-10.0),
+            transit(freight_cost_usd=-10.0),
+        ),
+        (
+            B("mart: codes", "mart_shipment_transit", "origin_country XX", in_set, "origin_country", sample="XX"),
+            transit(origin_country="XX"),
+        ),
+        (
+            B("mart: future timestamps", "mart_shipment_transit", "departed_at 2099-01-01", between, "departed_at",
+              sample="2099-01-01T00:00:00"),
+            transit(departed_at="2099-01-01 00:00:00", arrived_at=None),
+        ),
+        (
+            B("mart: percentage", "mart_selection_sku_market", "vat_rate_pct 150", between, "vat_rate_pct",
+              sample=150.0),
+            mart_frame("selection_sku_market", [{**GOOD_MART_ROWS["selection_sku_market"][0], "vat_rate_pct": 150.0}]),
+        ),
+    ]  # fmt: skip
 
 
-@pytest.mark.parametrize("family", [f[0] for f in _families()])
+BAD_INPUTS = {bad.family: (bad, frame) for bad, frame in _bad_inputs()}
+
+
+def run_bad_input(family: str) -> tuple[BadInput, SuiteOutcome, dg.AssetCheckResult]:
+    bad, frame = BAD_INPUTS[family]
+    if bad.suite.startswith("load_"):
+        outcome, meta = validate_load(bad.suite.removeprefix("load_"), frame)
+    else:
+        outcome, meta = validate_frame(bad.suite, frame), {}
+    return bad, outcome, outcome_to_check_result(outcome, extra_metadata=meta)
+
+
+@pytest.mark.parametrize("family", list(BAD_INPUTS))
 def test_one_bad_input_per_expectation_family(family: str) -> None:
-    _, suite, frame, days, severity = next(f for f in _families() if f[0] == family)
-    outcome = validate_frame(suite, frame) if frame is not None else validate_load("orders", days)[0]
-    result = outcome_to_check_result(outcome)
-    assert not result.passed, family
-    assert result.severity == severity, (family, outcome.summary())
-    assert result.metadata["failures"].value, family
+    """Every family's bad input fails its gate with the right severity, and the check's metadata names the
+    failing expectation with its count and a sample of the failing rows."""
+    bad, outcome, result = run_bad_input(family)
+    assert not result.passed and result.severity == bad.severity, (family, outcome.summary())
+    f = failure(outcome, bad.expectation, bad.column) if bad.column else outcome.failures[0]
+    assert f.expectation_type == bad.expectation
+    expected_severity = "warning" if bad.severity == dg.AssetCheckSeverity.WARN else "critical"
+    assert f.severity == expected_severity
+    listed = result.metadata["failures"].value
+    assert any(x["expectation_type"] == bad.expectation and x["columns"] == list(f.columns) for x in listed)
+    assert bad.expectation in result.metadata["failed_expectations"].value
+    if bad.sample is not None:  # a row-level expectation: how many rows, which values, which rows
+        assert f.unexpected_count and f.unexpected_count >= 1
+        assert bad.sample in f.sample
+        assert f.sample_rows and any(bad.sample in row.values() for row in f.sample_rows)
+        assert json.dumps(bad.sample) in result.metadata["failed_expectations"].value
 
 
 def test_load_check_reads_the_previous_load_from_the_instance(tmp_path: Path) -> None:
