@@ -34,7 +34,13 @@ from orchestration.defs.quality import (
     raw_check_spec,
     validate_frame,
 )
-from orchestration.defs.quality.checks import LoadBaseline, expected_days, load_parameters, row_band
+from orchestration.defs.quality.checks import (
+    LoadBaseline,
+    expected_days,
+    load_parameters,
+    mart_parameters,
+    row_band,
+)
 from orchestration.defs.quality.suites import (
     EXPECTATIONS_DIR,
     HAND_WRITTEN_MARTS,
@@ -668,6 +674,13 @@ def mart_frame(mart: str, rows: list[dict[str, Any]] | None = None) -> pd.DataFr
 SUITES = {s.name: s for s in all_suites()}
 
 
+def validate(suite: str, df: pd.DataFrame, **kwargs: Any) -> SuiteOutcome:
+    """``validate_frame``; a mart suite's row-count band and freshness not judged (no previous night, no run day)."""
+    if suite.startswith("mart_"):
+        kwargs.setdefault("parameters", mart_parameters(suite[5:], as_of=None, baseline_rows=None, band=0.5)[0])
+    return validate_frame(suite, df, **kwargs)
+
+
 def with_row(table: str, **changes: Any) -> list[dict[str, Any]]:
     """The good rows of ``table`` plus a copy of the first one with ``changes`` applied."""
     good = GOOD_ROWS[table]
@@ -722,7 +735,7 @@ def test_good_raw_rows_pass(table: str) -> None:
 
 @pytest.mark.parametrize("mart", HAND_WRITTEN_MARTS)
 def test_good_mart_rows_pass(mart: str) -> None:
-    outcome = validate_frame(f"mart_{mart}", mart_frame(mart))
+    outcome = validate(f"mart_{mart}", mart_frame(mart))
     assert outcome.success, outcome.summary()
 
 
@@ -873,21 +886,21 @@ def test_mart_rules() -> None:
         *GOOD_MART_ROWS["risk_lane_weekly"],
         {**GOOD_MART_ROWS["risk_lane_weekly"][0], "rate_week": "2025-06-09", "rate_usd": 0.0, "risk_tier": "extreme"},
     ]
-    outcome = validate_frame("mart_risk_lane_weekly", mart_frame("risk_lane_weekly", bad_risk))
+    outcome = validate("mart_risk_lane_weekly", mart_frame("risk_lane_weekly", bad_risk))
     assert failure(outcome, "expect_column_values_to_be_between", "rate_usd").sample == [0.0]
     assert failure(outcome, "expect_column_values_to_be_in_set", "risk_tier").sample == ["extreme"]
 
     spike_without_severity = [{**GOOD_MART_ROWS["risk_lane_weekly"][0], "spike_severity": None}]
-    outcome = validate_frame("mart_risk_lane_weekly", mart_frame("risk_lane_weekly", spike_without_severity))
+    outcome = validate("mart_risk_lane_weekly", mart_frame("risk_lane_weekly", spike_without_severity))
     f = failure(outcome, "expect_column_values_to_not_be_null", "spike_severity")
     assert f.kwargs["row_condition"] == "is_spike == True"
 
     dup = GOOD_MART_ROWS["demand_sku_market_daily"] * 2
-    outcome = validate_frame("mart_demand_sku_market_daily", mart_frame("demand_sku_market_daily", dup))
+    outcome = validate("mart_demand_sku_market_daily", mart_frame("demand_sku_market_daily", dup))
     assert failure(outcome, "expect_compound_columns_to_be_unique", "order_date").unexpected_count == 4
 
     bad_service = [{**GOOD_MART_ROWS["service_market_daily"][0], "csat_avg": 6.0, "first_response_p90_hours": 1.0}]
-    outcome = validate_frame("mart_service_market_daily", mart_frame("service_market_daily", bad_service))
+    outcome = validate("mart_service_market_daily", mart_frame("service_market_daily", bad_service))
     assert failure(outcome, "expect_column_values_to_be_between", "csat_avg").sample == [6.0]
     assert failure(outcome, "expect_column_pair_values_a_to_be_greater_than_b", "first_response_p90_hours")
 
@@ -945,7 +958,7 @@ def test_contract_suite_of_a_real_mart_catches_a_bad_row() -> None:
     good |= {"sku": "SKU-1", "destination_country": "DE", "as_of_date": D, "on_hand_units": 5, "inbound_units": 0}
     bad = {**good, "sku": "SKU-2", "on_hand_units": -3, "destination_country": "ZZ"}
     frame = typed_frame({c: ("VARCHAR" if t in ("VARCHAR", "TEXT") else t) for c, t in types.items()}, [good, bad])
-    outcome = validate_frame("mart_inventory_position", frame)
+    outcome = validate("mart_inventory_position", frame)
     assert failure(outcome, "expect_column_values_to_be_between", "on_hand_units").sample == [-3]
     assert failure(outcome, "expect_column_values_to_be_in_set", "destination_country").sample == ["ZZ"]
 
@@ -1126,6 +1139,9 @@ class BadInput:
     column: str  # ... on this column
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
     sample: Any = None  # a failing value the failure must show (row-level expectations)
+    # Mart suites: the run's last partition day and the mart's rows the night before (None: not judged).
+    as_of: dt.date | None = None
+    baseline_rows: int | None = None
 
 
 def _bad_inputs() -> list[tuple[BadInput, Any]]:
@@ -1234,6 +1250,16 @@ def _bad_inputs() -> list[tuple[BadInput, Any]]:
               sample=150.0),
             mart_frame("selection_sku_market", [{**GOOD_MART_ROWS["selection_sku_market"][0], "vat_rate_pct": 150.0}]),
         ),
+        (
+            B("mart: row-count band", "mart_demand_sku_market_daily", "2 rows after a night of 60 (band 30..90)",
+              "expect_table_row_count_to_be_between", "", baseline_rows=60, as_of=dt.date(2025, 6, 3)),
+            mart_frame("demand_sku_market_daily"),
+        ),
+        (
+            B("mart: freshness", "mart_demand_sku_market_daily", "latest order_date 2025-06-03 for a run of 2025-06-30",
+              "expect_column_max_to_be_between", "order_date", as_of=AS_OF),
+            mart_frame("demand_sku_market_daily"),
+        ),
     ]  # fmt: skip
 
 
@@ -1244,6 +1270,10 @@ def run_bad_input(family: str) -> tuple[BadInput, SuiteOutcome, dg.AssetCheckRes
     bad, frame = BAD_INPUTS[family]
     if bad.suite.startswith("load_"):
         outcome, meta = validate_load(bad.suite.removeprefix("load_"), frame)
+    elif bad.suite.startswith("mart_"):
+        mart = bad.suite.removeprefix("mart_")
+        params, meta = mart_parameters(mart, as_of=bad.as_of, baseline_rows=bad.baseline_rows, band=0.5)
+        outcome = validate_frame(bad.suite, frame, parameters=params)
     else:
         outcome, meta = validate_frame(bad.suite, frame), {}
     return bad, outcome, outcome_to_check_result(outcome, extra_metadata=meta)
@@ -1255,7 +1285,11 @@ def test_one_bad_input_per_expectation_family(family: str) -> None:
     failing expectation with its count and a sample of the failing rows."""
     bad, outcome, result = run_bad_input(family)
     assert not result.passed and result.severity == bad.severity, (family, outcome.summary())
-    f = failure(outcome, bad.expectation, bad.column) if bad.column else outcome.failures[0]
+    f = (
+        failure(outcome, bad.expectation, bad.column)
+        if bad.column
+        else next(x for x in outcome.failures if x.expectation_type == bad.expectation)
+    )
     assert f.expectation_type == bad.expectation
     expected_severity = "warning" if bad.severity == dg.AssetCheckSeverity.WARN else "critical"
     assert f.severity == expected_severity
@@ -1540,6 +1574,63 @@ def test_mart_check_reads_the_warehouse_and_blocks(tmp_path: Path) -> None:
     assert _materialized(result) == {dg.AssetKey(["marts", "risk_lane_weekly"])}
 
 
+def test_mart_check_compares_with_the_previous_night_and_judges_freshness(tmp_path: Path) -> None:
+    """The real ``gx_mart_demand_sku_market_daily`` over three nights in one instance: a full mart, a mart that
+    lost most of its rows and stops two days before the run's day, the full mart again."""
+    path = tmp_path / "warehouse.duckdb"
+    last_day = {"value": "2025-06-30"}
+
+    @dg.asset(key=["marts", "demand_sku_market_daily"])
+    def demand(warehouse: WarehouseResource) -> None:
+        days = pd.date_range("2025-06-01", last_day["value"], freq="D")
+        rows = [
+            dict(sku=sku, destination_country="DE", order_date=d.date().isoformat(), orders=1, units=1,
+                 revenue_usd=10.0, net_revenue_usd=9.0, avg_unit_price_usd=10.0)
+            for d in days for sku in ("SKU-1", "SKU-2")
+        ]  # fmt: skip
+        df = mart_frame("demand_sku_market_daily", rows)
+        with warehouse.connect() as conn:
+            conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+            conn.register("df", df)
+            conn.execute("CREATE OR REPLACE TABLE marts.demand_sku_market_daily AS SELECT * FROM df")
+
+    check = build_mart_check("demand_sku_market_daily")
+    with dg.DagsterInstance.ephemeral() as instance:
+
+        def night(day: str) -> dg.AssetCheckEvaluation:
+            result = dg.materialize(
+                [demand, check],
+                resources={"warehouse": WarehouseResource(path=str(path))},
+                instance=instance,
+                raise_on_error=False,
+                tags={"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": day},
+            )
+            [evaluation] = result.get_asset_check_evaluations()
+            return evaluation
+
+        first = night("2025-06-30")
+        assert first.passed, first.description
+        assert first.metadata["baseline"].value.startswith("none") and first.metadata["rows_validated"].value == 60
+
+        last_day["value"] = "2025-06-05"  # a broken filter: 10 rows, the latest day five weeks old
+        broken = night("2025-07-01")
+        assert not broken.passed and broken.severity == dg.AssetCheckSeverity.ERROR
+        failed = {(f["expectation_type"], tuple(f["columns"])) for f in broken.metadata["failures"].value}
+        assert failed == {
+            ("expect_table_row_count_to_be_between", ()),
+            ("expect_column_max_to_be_between", ("order_date",)),
+        }
+        assert broken.metadata["baseline_rows"].value == 60
+        assert (broken.metadata["rows_min"].value, broken.metadata["rows_max"].value) == (30, 90)
+        assert broken.metadata["fresh_since_0d"].value == "2025-07-01"
+        assert broken.metadata["band_low_ok"].value is False
+
+        last_day["value"] = "2025-07-02"  # fixed: the broken night is not the baseline, the first one is
+        fixed = night("2025-07-02")
+        assert fixed.passed, fixed.description
+        assert fixed.metadata["baseline_rows"].value == 60
+
+
 def test_mart_check_on_a_missing_table_fails_with_a_message(tmp_path: Path) -> None:
     warehouse = WarehouseResource(path=str(tmp_path / "empty.duckdb"))
     duckdb.connect(warehouse.path).close()
@@ -1599,7 +1690,7 @@ def test_raw_tables_and_dbt_built_marts_pass(tmp_path: Path) -> None:
     finally:
         conn.close()
     for suite, df in frames.items():
-        outcome = validate_frame(suite, df, store_result=False)
+        outcome = validate(suite, df, store_result=False)
         assert outcome.success, outcome.summary()
     assert all(len(frames[f"mart_{m}"]) for m in HAND_WRITTEN_MARTS)
 
@@ -1640,8 +1731,8 @@ def test_failing_mart_gate_on_dbt_assets_stops_the_forecast(sample_env: Path, mo
 
     real = checks.validate_mart
 
-    def failing_demand(warehouse: WarehouseResource, mart: str):
-        outcome = real(warehouse, mart)
+    def failing_demand(warehouse: WarehouseResource, mart: str, parameters=None):
+        outcome = real(warehouse, mart, parameters)
         if mart != "demand_sku_market_daily" or isinstance(outcome, str):
             return outcome
         bad = FailedExpectation("expect_column_values_to_be_between", ("units",), "critical", 1, 0.1, [-1])

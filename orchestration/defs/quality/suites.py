@@ -915,12 +915,78 @@ def contract_mart_suite(name: str, model: dict[str, Any]) -> SuiteSpec:
     )
 
 
+#: Freshness of a mart after the night's dbt build: (date column, [(allowed lag in days, severity)]).
+#: The column's latest value must be at least the run's last partition day minus the lag. The
+#: as-of marts resolve their as-of date to the latest order date, and the orders load must hold
+#: the run's day (``FRESHNESS``): lag 0. Daily marts follow their feed; the weekly freight mart
+#: follows the freight index (warn after a skipped week, block when weeks behind); sparse ones
+#: (tickets, shipments, policy events, SKU x topic) only warn. ``risk_supplier_concentration``
+#: has no date column: its row-count band still applies.
+MART_FRESHNESS: dict[str, tuple[str, list[tuple[int, Severity]]]] = {
+    "demand_sku_market_daily": ("order_date", [(0, "critical")]),
+    "traffic_sku_market_daily": ("traffic_date", [(0, "critical")]),
+    "selection_sku_market": ("as_of_date", [(0, "critical")]),
+    "inventory_position": ("as_of_date", [(0, "critical")]),
+    "risk_sku": ("as_of_date", [(0, "critical")]),
+    "risk_market_policy": ("as_of_date", [(0, "critical")]),
+    "risk_policy_events": ("as_of_date", [(0, "warning")]),
+    "service_sku_topic": ("as_of_date", [(0, "warning")]),
+    "service_market_daily": ("ticket_date", [(7, "warning")]),
+    "shipment_transit": ("as_of_at", [(0, "warning")]),
+    "risk_lane_weekly": ("rate_week", [(8, "warning"), (21, "critical")]),
+}
+
+
+def mart_load_rules(mart: str) -> list[Expectation]:
+    """Row count within a band of the previous night's mart, and freshness of its latest day.
+
+    Suite parameters computed per night by the mart check (``checks.mart_parameters``): the
+    band around the rows of the mart at its previous passing evaluation (fewer blocks: a
+    broken join or filter; more only warns) and ``fresh_since_<n>d``.
+    """
+    band = "the previous night's rows of the mart +/- thresholds.row_count_band"
+    rules = [
+        Expectation(
+            "expect_table_row_count_to_be_between",
+            {"min_value": {"$PARAMETER": ROWS_MIN_PARAMETER}},
+            f"Row count not below the band ({band}).",
+            "critical",
+        ),
+        Expectation(
+            "expect_table_row_count_to_be_between",
+            {"max_value": {"$PARAMETER": ROWS_MAX_PARAMETER}},
+            f"Row count not above the band ({band}): a warning, growth is real.",
+            "warning",
+        ),
+    ]
+    column, lags = MART_FRESHNESS.get(mart, (None, []))
+    for lag, severity in lags:
+        rules.append(
+            Expectation(
+                "expect_column_max_to_be_between",
+                {"column": column, "min_value": {"$PARAMETER": fresh_since_parameter(lag)}},
+                f"Freshness: the latest {column} at most {lag} day(s) before the run's last partition day.",
+                severity,
+            )
+        )
+    return rules
+
+
+def _with_load_rules(spec: SuiteSpec) -> SuiteSpec:
+    mart = spec.name.removeprefix("mart_")
+    return SuiteSpec(spec.name, spec.description, [*spec.expectations, *mart_load_rules(mart)], spec.key_columns)
+
+
 def all_suites() -> list[SuiteSpec]:
     """Every suite: ``raw_<table>`` and ``load_<table>`` per table of the contract, ``mart_<mart>`` per mart."""
     models = mart_models()
+    unknown = set(MART_FRESHNESS) - set(MART_TABLES)
+    if unknown:
+        raise ValueError(f"MART_FRESHNESS names marts that do not exist: {sorted(unknown)}")
     derived = [contract_mart_suite(m, models[m]) for m in MART_TABLES if m not in HAND_WRITTEN_MARTS]
     raw = [raw_suite(t) for t in RAW_TABLES.values()]
-    return raw + [load_suite(t) for t in RAW_TABLES.values()] + mart_suites() + derived
+    marts = [_with_load_rules(s) for s in mart_suites() + derived]
+    return raw + [load_suite(t) for t in RAW_TABLES.values()] + marts
 
 
 def _columns_of(exp: Expectation) -> list[str]:
