@@ -716,6 +716,16 @@ def test_every_raw_table_and_mart_has_a_committed_suite() -> None:
     assert on_disk == names
 
 
+def test_suites_table_counts_what_gx_loads() -> None:
+    from orchestration.defs.quality.__main__ import suites_table
+
+    rows = [line.split("|")[1:-1] for line in suites_table().splitlines()[2:-1]]
+    counted = {name.strip().strip("`"): int(n) for name, n, *_ in rows}
+    assert counted == {s.name: len(s.expectations) for s in all_suites()}
+    for _, n, critical, warning in rows:
+        assert int(n) >= int(critical) + int(warning)
+
+
 def test_committed_context_matches_the_generator() -> None:
     stale = [
         rel
