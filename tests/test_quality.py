@@ -1766,8 +1766,14 @@ def test_failing_mart_gate_on_dbt_assets_stops_the_forecast(sample_env: Path, mo
             },
         )
     )
-    failed = [(e.asset_key, e.check_name) for e in result.get_asset_check_evaluations() if not e.passed]
-    assert failed == [(dg.AssetKey(["marts", "demand_sku_market_daily"]), "gx_mart_demand_sku_market_daily")]
+    demand = dg.AssetKey(["marts", "demand_sku_market_daily"])
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert [(e.asset_key, e.check_name) for e in failed if e.check_name != "upstream_gates"] == [
+        (demand, "gx_mart_demand_sku_market_daily")
+    ]
+    # The demand mart's upstream_gates repeats its suite's verdict when it runs after it (same run, any order).
+    for repeat in (e for e in failed if e.check_name == "upstream_gates"):
+        assert repeat.asset_key == demand and "gx_mart_demand_sku_market_daily" in (repeat.description or "")
     materialized = _materialized(result)
     assert {dg.AssetKey(["marts", m]) for m in MART_TABLES} <= materialized  # one dbt step built them all
     assert dg.AssetKey(["forecast", "demand_forecast"]) not in materialized
