@@ -242,6 +242,53 @@ def test_a_failed_dbt_test_stops_the_reader_in_the_same_run_and_in_a_later_run()
             require_gates_passed(_FakeContext(instance, FORECAST), [DBT_TEST])
 
 
+def test_a_failed_mart_suite_stops_a_later_forecast_refresh_until_the_mart_is_rebuilt_and_passes() -> None:
+    """The mart's own standalone GX check (``gx_mart_<mart>``) is a gate of its ``upstream_gates`` check: a
+    forecast refresh that does not rebuild the mart must not read what last night's mart suite rejected."""
+    from orchestration.defs import quality
+
+    mart_suite_fails = {"value": False}
+
+    @dg.asset_check(asset=MART, name="gx_mart_m", blocking=True)
+    def gx_mart_m() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=not mart_suite_fails["value"], description="rate_usd <= 0 on 2 rows")
+
+    base = dg.Definitions(assets=[raw_t, dbt_like, forecast_f, alert_a], asset_checks=[gx_mart_m])
+    graph = base.resolve_asset_graph()
+    gate_checks = [
+        build_upstream_gate_check(key, quality.mart_gates(graph, key)) for key in (MART, MART2)
+    ]  # what build_gating_defs builds for each mart
+    everything = [raw_t, dbt_like, forecast_f, alert_a, gx_mart_m, *gate_checks]
+    tags = {"dagster/asset_partition_range_start": "2025-01-01", "dagster/asset_partition_range_end": "2025-01-01"}
+
+    def refresh() -> dg.ExecuteInProcessResult:
+        """The forecast again with the marts' upstream gates, the marts not rebuilt."""
+        return dg.materialize(
+            everything,
+            selection=dg.AssetSelection.assets(forecast_f) | dg.AssetSelection.checks(*gate_checks),
+            instance=instance,
+            raise_on_error=False,
+        )
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        mart_suite_fails["value"] = True
+        night = dg.materialize(everything, instance=instance, raise_on_error=False, tags=tags)
+        assert not evaluations(night)["marts/m:gx_mart_m"].passed
+        assert FORECAST not in materialized(night)  # Dagster's own blocking, in the run
+
+        later = refresh()
+        gate = evaluations(later)["marts/m:upstream_gates"]
+        assert not gate.passed and "marts/m:gx_mart_m" in gate.description and "rate_usd" in gate.description
+        assert FORECAST not in materialized(later)
+
+        # The mart rebuilt and its suite passing: tonight's verdict, not last night's, decides.
+        mart_suite_fails["value"] = False
+        fixed = dg.materialize(everything, instance=instance, raise_on_error=False, tags=tags)
+        assert evaluations(fixed)["marts/m:upstream_gates"].passed
+        assert FORECAST in materialized(fixed)
+        assert evaluations(refresh())["marts/m:upstream_gates"].passed
+
+
 class _FakeContext:
     """The two attributes ``require_gates_passed`` reads from an asset context."""
 

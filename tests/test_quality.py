@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,13 @@ from orchestration.defs.quality import (
     raw_check_spec,
     validate_frame,
 )
-from orchestration.defs.quality.checks import LoadBaseline, expected_days, load_parameters, row_band
+from orchestration.defs.quality.checks import (
+    LoadBaseline,
+    expected_days,
+    load_parameters,
+    mart_parameters,
+    row_band,
+)
 from orchestration.defs.quality.suites import (
     EXPECTATIONS_DIR,
     HAND_WRITTEN_MARTS,
@@ -654,7 +661,24 @@ def raw_frame(table: str, rows: list[dict[str, Any]] | None = None) -> pd.DataFr
 
 
 def mart_frame(mart: str, rows: list[dict[str, Any]] | None = None) -> pd.DataFrame:
-    return typed_frame(MART_COLUMNS[mart], GOOD_MART_ROWS[mart] if rows is None else rows)
+    """``MART_COLUMNS`` plus every other column the suite checks (NULL, typed as the dbt contract declares)."""
+    declared = {c["name"]: str(c.get("data_type", "varchar")).upper() for c in mart_models()[mart]["columns"]}
+    [schema] = [e for e in SUITES[f"mart_{mart}"].expectations if e.type == "expect_table_columns_to_match_set"]
+    columns = dict(MART_COLUMNS[mart])
+    for column in schema.kwargs["column_set"]:
+        columns.setdefault(column, declared[column])
+    rows = GOOD_MART_ROWS[mart] if rows is None else rows
+    return typed_frame(columns, [{**dict.fromkeys(columns), **r} for r in rows])
+
+
+SUITES = {s.name: s for s in all_suites()}
+
+
+def validate(suite: str, df: pd.DataFrame, **kwargs: Any) -> SuiteOutcome:
+    """``validate_frame``; a mart suite's row-count band and freshness not judged (no previous night, no run day)."""
+    if suite.startswith("mart_"):
+        kwargs.setdefault("parameters", mart_parameters(suite[5:], as_of=None, baseline_rows=None, band=0.5)[0])
+    return validate_frame(suite, df, **kwargs)
 
 
 def with_row(table: str, **changes: Any) -> list[dict[str, Any]]:
@@ -692,6 +716,16 @@ def test_every_raw_table_and_mart_has_a_committed_suite() -> None:
     assert on_disk == names
 
 
+def test_suites_table_counts_what_gx_loads() -> None:
+    from orchestration.defs.quality.__main__ import suites_table
+
+    rows = [line.split("|")[1:-1] for line in suites_table().splitlines()[2:-1]]
+    counted = {name.strip().strip("`"): int(n) for name, n, *_ in rows}
+    assert counted == {s.name: len(s.expectations) for s in all_suites()}
+    for _, n, critical, warning in rows:
+        assert int(n) >= int(critical) + int(warning)
+
+
 def test_committed_context_matches_the_generator() -> None:
     stale = [
         rel
@@ -711,7 +745,7 @@ def test_good_raw_rows_pass(table: str) -> None:
 
 @pytest.mark.parametrize("mart", HAND_WRITTEN_MARTS)
 def test_good_mart_rows_pass(mart: str) -> None:
-    outcome = validate_frame(f"mart_{mart}", mart_frame(mart))
+    outcome = validate(f"mart_{mart}", mart_frame(mart))
     assert outcome.success, outcome.summary()
 
 
@@ -862,21 +896,21 @@ def test_mart_rules() -> None:
         *GOOD_MART_ROWS["risk_lane_weekly"],
         {**GOOD_MART_ROWS["risk_lane_weekly"][0], "rate_week": "2025-06-09", "rate_usd": 0.0, "risk_tier": "extreme"},
     ]
-    outcome = validate_frame("mart_risk_lane_weekly", mart_frame("risk_lane_weekly", bad_risk))
+    outcome = validate("mart_risk_lane_weekly", mart_frame("risk_lane_weekly", bad_risk))
     assert failure(outcome, "expect_column_values_to_be_between", "rate_usd").sample == [0.0]
     assert failure(outcome, "expect_column_values_to_be_in_set", "risk_tier").sample == ["extreme"]
 
     spike_without_severity = [{**GOOD_MART_ROWS["risk_lane_weekly"][0], "spike_severity": None}]
-    outcome = validate_frame("mart_risk_lane_weekly", mart_frame("risk_lane_weekly", spike_without_severity))
+    outcome = validate("mart_risk_lane_weekly", mart_frame("risk_lane_weekly", spike_without_severity))
     f = failure(outcome, "expect_column_values_to_not_be_null", "spike_severity")
     assert f.kwargs["row_condition"] == "is_spike == True"
 
     dup = GOOD_MART_ROWS["demand_sku_market_daily"] * 2
-    outcome = validate_frame("mart_demand_sku_market_daily", mart_frame("demand_sku_market_daily", dup))
+    outcome = validate("mart_demand_sku_market_daily", mart_frame("demand_sku_market_daily", dup))
     assert failure(outcome, "expect_compound_columns_to_be_unique", "order_date").unexpected_count == 4
 
     bad_service = [{**GOOD_MART_ROWS["service_market_daily"][0], "csat_avg": 6.0, "first_response_p90_hours": 1.0}]
-    outcome = validate_frame("mart_service_market_daily", mart_frame("service_market_daily", bad_service))
+    outcome = validate("mart_service_market_daily", mart_frame("service_market_daily", bad_service))
     assert failure(outcome, "expect_column_values_to_be_between", "csat_avg").sample == [6.0]
     assert failure(outcome, "expect_column_pair_values_a_to_be_greater_than_b", "first_response_p90_hours")
 
@@ -934,7 +968,7 @@ def test_contract_suite_of_a_real_mart_catches_a_bad_row() -> None:
     good |= {"sku": "SKU-1", "destination_country": "DE", "as_of_date": D, "on_hand_units": 5, "inbound_units": 0}
     bad = {**good, "sku": "SKU-2", "on_hand_units": -3, "destination_country": "ZZ"}
     frame = typed_frame({c: ("VARCHAR" if t in ("VARCHAR", "TEXT") else t) for c, t in types.items()}, [good, bad])
-    outcome = validate_frame("mart_inventory_position", frame)
+    outcome = validate("mart_inventory_position", frame)
     assert failure(outcome, "expect_column_values_to_be_between", "on_hand_units").sample == [-3]
     assert failure(outcome, "expect_column_values_to_be_in_set", "destination_country").sample == ["ZZ"]
 
@@ -1068,50 +1102,215 @@ def test_snapshot_tables_have_a_band_and_no_freshness() -> None:
     assert not outcome.success  # an empty catalog export is far below the 2000 SKUs of the last load
 
 
-# One bad input per expectation family, as a raw or load gate would see it: (family, suite, frame, severity).
-def _families() -> list[tuple[str, str, Any, Any, dg.AssetCheckSeverity]]:
+def contract_frame(mart: str, rows: list[dict[str, Any]], retype: dict[str, str] | None = None) -> pd.DataFrame:
+    """Rows of a contract-derived mart: every documented column, NULL unless given, typed as its dbt contract
+    declares (``retype``: a column delivered with another type)."""
+    declared = {c["name"]: str(c.get("data_type", "varchar")).upper() for c in mart_models()[mart]["columns"]}
+    columns = declared | (retype or {})
+    return typed_frame(columns, [{**dict.fromkeys(columns), **r} for r in rows])
+
+
+TRANSIT = dict(
+    shipment_id="SH-1",
+    sku="SKU-1",
+    lane_id="CNSHA-DEHAM",
+    mode="ocean_fcl_40ft",
+    origin_country="CN",
+    destination_country="DE",
+    transit_status="arrived",
+    units=200,
+    planned_transit_days=38.0,
+    actual_transit_days=40.0,
+    delay_hours=48.0,
+    freight_cost_usd=3400.0,
+    freight_cost_per_unit_usd=17.0,
+    is_delayed=False,
+    departed_at="2025-04-20 00:00:00",
+    planned_arrival_at="2025-05-28 00:00:00",
+    arrived_at="2025-05-30 00:00:00",
+    as_of_at="2025-07-01 00:00:00",
+)
+
+
+def transit(**changes: Any) -> pd.DataFrame:
+    """``marts.shipment_transit`` (a contract-derived suite): a good shipment and a second one with ``changes``."""
+    retype = {"units": "DOUBLE"} if isinstance(changes.get("units"), float) else None
+    return contract_frame("shipment_transit", [TRANSIT, {**TRANSIT, "shipment_id": "SH-2", **changes}], retype)
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """One bad input of an expectation family and what its gate must say about it."""
+
+    family: str
+    suite: str
+    what: str  # the bad input, in words (the note's table)
+    expectation: str  # the expectation that must fail ...
+    column: str  # ... on this column
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+    sample: Any = None  # a failing value the failure must show (row-level expectations)
+    # Mart suites: the run's last partition day and the mart's rows the night before (None: not judged).
+    as_of: dt.date | None = None
+    baseline_rows: int | None = None
+
+
+def _bad_inputs() -> list[tuple[BadInput, Any]]:
+    """(bad input, frame) per expectation family; a load family's frame is its load profile (validated with
+    ``validate_load``: the previous load wrote 1000 rows for one day, the run is for 2025-06-30)."""
     band_low = history("2025-06-30", 3, 1000)
     band_low["2025-06-30"] = (100, 100)
     band_high = history("2025-06-30", 3, 1000)
     band_high["2025-06-30"] = (5000, 5000)
+    between, in_set = "expect_column_values_to_be_between", "expect_column_values_to_be_in_set"
+    B = BadInput
     return [
-        ("schema", "raw_orders", raw_frame("orders").assign(coupon_code="X"), None, dg.AssetCheckSeverity.ERROR),
-        ("keys", "raw_orders", raw_frame("orders", with_row("orders")), None, dg.AssetCheckSeverity.ERROR),
         (
-            "bounds",
-            "raw_orders",
+            B("schema", "raw_orders", "an extra column coupon_code", "expect_table_columns_to_match_set", ""),
+            raw_frame("orders").assign(coupon_code="X"),
+        ),
+        (
+            B("types", "raw_orders", "quantity delivered as DOUBLE", "expect_column_values_to_be_in_type_list", "quantity"),
+            raw_frame("orders").astype({"quantity": "float64"}),
+        ),
+        (
+            B("keys: unique", "raw_orders", "order_line_id OL-1 twice", "expect_column_values_to_be_unique",
+              "order_line_id", sample="OL-1"),
+            raw_frame("orders", with_row("orders")),
+        ),
+        (
+            B("keys: not null", "raw_orders", "order_line_id NULL", "expect_column_values_to_not_be_null",
+              "order_line_id"),
+            raw_frame("orders", with_row("orders", order_line_id=None)),
+        ),
+        (
+            B("bounds: price", "raw_orders", "unit_price -5.0", between, "unit_price", sample=-5.0),
             raw_frame("orders", with_row("orders", order_line_id="OL-9", unit_price=-5.0)),
-            None,
-            dg.AssetCheckSeverity.ERROR,
         ),
         (
-            "code lists",
-            "raw_orders",
+            B("bounds: rate", "raw_freight_rates", "air rate 3200 per kg", between, "rate", sample=3200.0),
+            raw_frame(
+                "freight_rates",
+                with_row("freight_rates", mode="air", rate=3200.0, rate_unit="per_kg", lane_id="CNPVG-USLAX"),
+            ),
+        ),
+        (
+            B("bounds: weight", "raw_catalog", "weight_kg 5000 (5 t per unit)", between, "weight_kg", sample=5000.0),
+            raw_frame("catalog", with_row("catalog", sku="SKU-9", weight_kg=5000.0)),
+        ),
+        (
+            B("bounds: percentage", "raw_vat_rates", "standard_rate_pct 150", between, "standard_rate_pct",
+              sample=150.0),
+            raw_frame("vat_rates", with_row("vat_rates", effective_from="2030-01-01", standard_rate_pct=150.0)),
+        ),
+        (
+            B("codes: currency", "raw_orders", "currency XBT", in_set, "currency", sample="XBT"),
             raw_frame("orders", with_row("orders", order_line_id="OL-9", currency="XBT")),
-            None,
-            dg.AssetCheckSeverity.ERROR,
         ),
         (
-            "future timestamps",
-            "raw_orders",
-            raw_frame("orders", with_row("orders", order_line_id="OL-9", ordered_at="2099-01-01 00:00:00")),
-            None,
-            dg.AssetCheckSeverity.ERROR,
+            B("codes: country", "raw_orders", "destination_country ZZ", in_set, "destination_country", sample="ZZ"),
+            raw_frame("orders", with_row("orders", order_line_id="OL-9", destination_country="ZZ")),
         ),
-        ("row-count band (below)", "load_orders", None, band_low, dg.AssetCheckSeverity.ERROR),
-        ("row-count band (above)", "load_orders", None, band_high, dg.AssetCheckSeverity.WARN),
-        ("freshness", "load_orders", None, history("2025-06-27", 3, 1000), dg.AssetCheckSeverity.ERROR),
-    ]
+        (
+            B("future timestamps", "raw_orders", "ordered_at 2099-01-01", between, "ordered_at",
+              sample="2099-01-01T00:00:00"),
+            raw_frame("orders", with_row("orders", order_line_id="OL-9", ordered_at="2099-01-01 00:00:00")),
+        ),
+        (
+            B("row-count band: below", "load_orders", "100 rows after a load of 1000 (band 500..1500)",
+              "expect_column_sum_to_be_between", "rows_in_load"),
+            band_low,
+        ),
+        (
+            B("row-count band: above", "load_orders", "5000 rows after a load of 1000 (band 500..1500)",
+              "expect_column_sum_to_be_between", "rows_in_load", severity=dg.AssetCheckSeverity.WARN),
+            band_high,
+        ),
+        (
+            B("freshness", "load_orders", "latest partition 2025-06-27 for a run of 2025-06-30",
+              "expect_column_max_to_be_between", "day"),
+            history("2025-06-27", 3, 1000),
+        ),
+        # The same families on the marts (a contract-derived suite and a hand-written one).
+        (
+            B("mart: types", "mart_shipment_transit", "units delivered as DOUBLE",
+              "expect_column_values_to_be_in_type_list", "units"),
+            transit(units=200.0),
+        ),
+        (
+            B("mart: keys", "mart_shipment_transit", "shipment_id SH-1 twice", "expect_column_values_to_be_unique",
+              "shipment_id", sample="SH-1"),
+            transit(shipment_id="SH-1"),
+        ),
+        (
+            B("mart: bounds", "mart_shipment_transit", "freight_cost_usd -10", between, "freight_cost_usd",
+              sample=-10.0),
+            transit(freight_cost_usd=-10.0),
+        ),
+        (
+            B("mart: codes", "mart_shipment_transit", "origin_country XX", in_set, "origin_country", sample="XX"),
+            transit(origin_country="XX"),
+        ),
+        (
+            B("mart: future timestamps", "mart_shipment_transit", "departed_at 2099-01-01", between, "departed_at",
+              sample="2099-01-01T00:00:00"),
+            transit(departed_at="2099-01-01 00:00:00", arrived_at=None),
+        ),
+        (
+            B("mart: percentage", "mart_selection_sku_market", "vat_rate_pct 150", between, "vat_rate_pct",
+              sample=150.0),
+            mart_frame("selection_sku_market", [{**GOOD_MART_ROWS["selection_sku_market"][0], "vat_rate_pct": 150.0}]),
+        ),
+        (
+            B("mart: row-count band", "mart_demand_sku_market_daily", "2 rows after a night of 60 (band 30..90)",
+              "expect_table_row_count_to_be_between", "", baseline_rows=60, as_of=dt.date(2025, 6, 3)),
+            mart_frame("demand_sku_market_daily"),
+        ),
+        (
+            B("mart: freshness", "mart_demand_sku_market_daily", "latest order_date 2025-06-03 for a run of 2025-06-30",
+              "expect_column_max_to_be_between", "order_date", as_of=AS_OF),
+            mart_frame("demand_sku_market_daily"),
+        ),
+    ]  # fmt: skip
 
 
-@pytest.mark.parametrize("family", [f[0] for f in _families()])
+BAD_INPUTS = {bad.family: (bad, frame) for bad, frame in _bad_inputs()}
+
+
+def run_bad_input(family: str) -> tuple[BadInput, SuiteOutcome, dg.AssetCheckResult]:
+    bad, frame = BAD_INPUTS[family]
+    if bad.suite.startswith("load_"):
+        outcome, meta = validate_load(bad.suite.removeprefix("load_"), frame)
+    elif bad.suite.startswith("mart_"):
+        mart = bad.suite.removeprefix("mart_")
+        params, meta = mart_parameters(mart, as_of=bad.as_of, baseline_rows=bad.baseline_rows, band=0.5)
+        outcome = validate_frame(bad.suite, frame, parameters=params)
+    else:
+        outcome, meta = validate_frame(bad.suite, frame), {}
+    return bad, outcome, outcome_to_check_result(outcome, extra_metadata=meta)
+
+
+@pytest.mark.parametrize("family", list(BAD_INPUTS))
 def test_one_bad_input_per_expectation_family(family: str) -> None:
-    _, suite, frame, days, severity = next(f for f in _families() if f[0] == family)
-    outcome = validate_frame(suite, frame) if frame is not None else validate_load("orders", days)[0]
-    result = outcome_to_check_result(outcome)
-    assert not result.passed, family
-    assert result.severity == severity, (family, outcome.summary())
-    assert result.metadata["failures"].value, family
+    """Every family's bad input fails its gate with the right severity, and the check's metadata names the
+    failing expectation with its count and a sample of the failing rows."""
+    bad, outcome, result = run_bad_input(family)
+    assert not result.passed and result.severity == bad.severity, (family, outcome.summary())
+    f = (
+        failure(outcome, bad.expectation, bad.column)
+        if bad.column
+        else next(x for x in outcome.failures if x.expectation_type == bad.expectation)
+    )
+    assert f.expectation_type == bad.expectation
+    expected_severity = "warning" if bad.severity == dg.AssetCheckSeverity.WARN else "critical"
+    assert f.severity == expected_severity
+    listed = result.metadata["failures"].value
+    assert any(x["expectation_type"] == bad.expectation and x["columns"] == list(f.columns) for x in listed)
+    assert bad.expectation in result.metadata["failed_expectations"].value
+    if bad.sample is not None:  # a row-level expectation: how many rows, which values, which rows
+        assert f.unexpected_count and f.unexpected_count >= 1
+        assert bad.sample in f.sample
+        assert f.sample_rows and any(bad.sample in row.values() for row in f.sample_rows)
+        assert json.dumps(bad.sample) in result.metadata["failed_expectations"].value
 
 
 def test_load_check_reads_the_previous_load_from_the_instance(tmp_path: Path) -> None:
@@ -1385,6 +1584,63 @@ def test_mart_check_reads_the_warehouse_and_blocks(tmp_path: Path) -> None:
     assert _materialized(result) == {dg.AssetKey(["marts", "risk_lane_weekly"])}
 
 
+def test_mart_check_compares_with_the_previous_night_and_judges_freshness(tmp_path: Path) -> None:
+    """The real ``gx_mart_demand_sku_market_daily`` over three nights in one instance: a full mart, a mart that
+    lost most of its rows and stops two days before the run's day, the full mart again."""
+    path = tmp_path / "warehouse.duckdb"
+    last_day = {"value": "2025-06-30"}
+
+    @dg.asset(key=["marts", "demand_sku_market_daily"])
+    def demand(warehouse: WarehouseResource) -> None:
+        days = pd.date_range("2025-06-01", last_day["value"], freq="D")
+        rows = [
+            dict(sku=sku, destination_country="DE", order_date=d.date().isoformat(), orders=1, units=1,
+                 revenue_usd=10.0, net_revenue_usd=9.0, avg_unit_price_usd=10.0)
+            for d in days for sku in ("SKU-1", "SKU-2")
+        ]  # fmt: skip
+        df = mart_frame("demand_sku_market_daily", rows)
+        with warehouse.connect() as conn:
+            conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+            conn.register("df", df)
+            conn.execute("CREATE OR REPLACE TABLE marts.demand_sku_market_daily AS SELECT * FROM df")
+
+    check = build_mart_check("demand_sku_market_daily")
+    with dg.DagsterInstance.ephemeral() as instance:
+
+        def night(day: str) -> dg.AssetCheckEvaluation:
+            result = dg.materialize(
+                [demand, check],
+                resources={"warehouse": WarehouseResource(path=str(path))},
+                instance=instance,
+                raise_on_error=False,
+                tags={"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": day},
+            )
+            [evaluation] = result.get_asset_check_evaluations()
+            return evaluation
+
+        first = night("2025-06-30")
+        assert first.passed, first.description
+        assert first.metadata["baseline"].value.startswith("none") and first.metadata["rows_validated"].value == 60
+
+        last_day["value"] = "2025-06-05"  # a broken filter: 10 rows, the latest day five weeks old
+        broken = night("2025-07-01")
+        assert not broken.passed and broken.severity == dg.AssetCheckSeverity.ERROR
+        failed = {(f["expectation_type"], tuple(f["columns"])) for f in broken.metadata["failures"].value}
+        assert failed == {
+            ("expect_table_row_count_to_be_between", ()),
+            ("expect_column_max_to_be_between", ("order_date",)),
+        }
+        assert broken.metadata["baseline_rows"].value == 60
+        assert (broken.metadata["rows_min"].value, broken.metadata["rows_max"].value) == (30, 90)
+        assert broken.metadata["fresh_since_0d"].value == "2025-07-01"
+        assert broken.metadata["band_low_ok"].value is False
+
+        last_day["value"] = "2025-07-02"  # fixed: the broken night is not the baseline, the first one is
+        fixed = night("2025-07-02")
+        assert fixed.passed, fixed.description
+        assert fixed.metadata["baseline_rows"].value == 60
+
+
 def test_mart_check_on_a_missing_table_fails_with_a_message(tmp_path: Path) -> None:
     warehouse = WarehouseResource(path=str(tmp_path / "empty.duckdb"))
     duckdb.connect(warehouse.path).close()
@@ -1444,7 +1700,7 @@ def test_raw_tables_and_dbt_built_marts_pass(tmp_path: Path) -> None:
     finally:
         conn.close()
     for suite, df in frames.items():
-        outcome = validate_frame(suite, df, store_result=False)
+        outcome = validate(suite, df, store_result=False)
         assert outcome.success, outcome.summary()
     assert all(len(frames[f"mart_{m}"]) for m in HAND_WRITTEN_MARTS)
 
@@ -1485,8 +1741,8 @@ def test_failing_mart_gate_on_dbt_assets_stops_the_forecast(sample_env: Path, mo
 
     real = checks.validate_mart
 
-    def failing_demand(warehouse: WarehouseResource, mart: str):
-        outcome = real(warehouse, mart)
+    def failing_demand(warehouse: WarehouseResource, mart: str, parameters=None):
+        outcome = real(warehouse, mart, parameters)
         if mart != "demand_sku_market_daily" or isinstance(outcome, str):
             return outcome
         bad = FailedExpectation("expect_column_values_to_be_between", ("units",), "critical", 1, 0.1, [-1])
@@ -1510,8 +1766,14 @@ def test_failing_mart_gate_on_dbt_assets_stops_the_forecast(sample_env: Path, mo
             },
         )
     )
-    failed = [(e.asset_key, e.check_name) for e in result.get_asset_check_evaluations() if not e.passed]
-    assert failed == [(dg.AssetKey(["marts", "demand_sku_market_daily"]), "gx_mart_demand_sku_market_daily")]
+    demand = dg.AssetKey(["marts", "demand_sku_market_daily"])
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert [(e.asset_key, e.check_name) for e in failed if e.check_name != "upstream_gates"] == [
+        (demand, "gx_mart_demand_sku_market_daily")
+    ]
+    # The demand mart's upstream_gates repeats its suite's verdict when it runs after it (same run, any order).
+    for repeat in (e for e in failed if e.check_name == "upstream_gates"):
+        assert repeat.asset_key == demand and "gx_mart_demand_sku_market_daily" in (repeat.description or "")
     materialized = _materialized(result)
     assert {dg.AssetKey(["marts", m]) for m in MART_TABLES} <= materialized  # one dbt step built them all
     assert dg.AssetKey(["forecast", "demand_forecast"]) not in materialized

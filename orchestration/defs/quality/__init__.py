@@ -65,13 +65,20 @@ defs = dg.Definitions(
 )
 
 
+def mart_gates(asset_graph: Any, mart_key: dg.AssetKey) -> list[dg.AssetCheckKey]:
+    """The gates the ``upstream_gates`` check of a mart watches: every gate upstream of it and its own.
+
+    Its own include the standalone ``gx_mart_<mart>`` check: a run that reads the mart without
+    rebuilding it (a forecast refresh) must not read what the mart's suite rejected. A verdict
+    about an older build of the mart does not count (``GateLedger.open_failures``), so when the
+    mart is rebuilt in the run, only tonight's suite decides.
+    """
+    return gates_upstream_of(asset_graph, [mart_key], include_own=True)
+
+
 def build_gating_defs(asset_graph: Any) -> dg.Definitions:
     """The ``upstream_gates`` check on each gated mart of ``asset_graph`` (the merged domains)."""
-    checks = [
-        build_upstream_gate_check(key, gates_upstream_of(asset_graph, [key]))
-        for key in MART_KEYS
-        if asset_graph.has(key)
-    ]
+    checks = [build_upstream_gate_check(key, mart_gates(asset_graph, key)) for key in MART_KEYS if asset_graph.has(key)]
     return dg.Definitions(asset_checks=checks)
 
 
@@ -120,6 +127,7 @@ __all__ = [
     "gates_upstream_of",
     "load_check_name",
     "mart_check_name",
+    "mart_gates",
     "open_gate_failures",
     "outcome_to_check_result",
     "raw_check_name",

@@ -24,6 +24,7 @@ import dagster as dg
 from orchestration.defs.quality.suites import (
     FRESHNESS,
     LOAD_PROFILE_COLUMNS,
+    MART_FRESHNESS,
     MART_TABLES,
     ROWS_MAX_PARAMETER,
     ROWS_MIN_PARAMETER,
@@ -157,10 +158,49 @@ def mart_check_name(mart: str) -> str:
     return f"gx_mart_{mart}"
 
 
-def validate_mart(warehouse: WarehouseResource, mart: str) -> SuiteOutcome | str:
-    """Validate the whole ``marts.<mart>`` table; a message instead when it cannot be read."""
+#: Freshness bound used when a check runs outside a partitioned run (no day to be fresh for).
+UNJUDGED_SINCE = dt.datetime(1900, 1, 1)
+
+
+def mart_parameters(
+    mart: str, *, as_of: dt.date | None, baseline_rows: int | None, band: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Suite parameters of the row-count band and freshness rules of ``mart_<mart>``, and what they mean.
+
+    ``baseline_rows``: the mart's rows at its previous passing evaluation (None: no band yet).
+    ``as_of``: the run's last partition day (None: freshness is not judged, e.g. a check run by
+    hand outside a nightly run).
+    """
+    params: dict[str, Any] = {}
+    meta: dict[str, Any] = {"row_count_band": band}
+    if baseline_rows is None:
+        params[ROWS_MIN_PARAMETER], params[ROWS_MAX_PARAMETER] = 0, NO_BOUND
+        meta["baseline"] = "none: first evaluation, the band starts with the next one"
+    else:
+        params[ROWS_MIN_PARAMETER], params[ROWS_MAX_PARAMETER] = row_band(baseline_rows, band)
+        meta["baseline_rows"] = baseline_rows
+    meta["rows_min"], meta["rows_max"] = params[ROWS_MIN_PARAMETER], params[ROWS_MAX_PARAMETER]
+    _column, lags = MART_FRESHNESS.get(mart, (None, []))
+    meta["as_of"] = as_of.isoformat() if as_of else "none: freshness not judged (no partition day in the run)"
+    for lag, _severity in lags:
+        since = dt.datetime.combine(as_of - dt.timedelta(days=lag), dt.time()) if as_of else UNJUDGED_SINCE
+        params[fresh_since_parameter(lag)] = since
+        meta[fresh_since_parameter(lag)] = since.date().isoformat() if as_of else "not judged"
+    return params, meta
+
+
+def validate_mart(
+    warehouse: WarehouseResource, mart: str, parameters: Mapping[str, Any] | None = None
+) -> SuiteOutcome | str:
+    """Validate the whole ``marts.<mart>`` table; a message instead when it cannot be read.
+
+    ``parameters``: the band and freshness bounds (``mart_parameters``); without them the band
+    and freshness are not judged.
+    """
     import duckdb
 
+    if parameters is None:
+        parameters, _ = mart_parameters(mart, as_of=None, baseline_rows=None, band=0.5)
     try:
         with warehouse.connect(read_only=True) as conn:
             conn.execute(f'SELECT * FROM {MARTS_SCHEMA}."{mart}" LIMIT 0')
@@ -169,6 +209,7 @@ def validate_mart(warehouse: WarehouseResource, mart: str) -> SuiteOutcome | str
                 conn,
                 f'SELECT * FROM {MARTS_SCHEMA}."{mart}"',
                 chunk_rows=get_settings().duckdb.validation_chunk_rows,
+                parameters=parameters,
             )
     except duckdb.Error as exc:
         return (
@@ -176,6 +217,21 @@ def validate_mart(warehouse: WarehouseResource, mart: str) -> SuiteOutcome | str
             "Materialize the mart (dbt build) before its check."
         )
     return outcome
+
+
+def _mart_baseline(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, run_id: str) -> int | None:
+    """The mart's rows at the latest earlier evaluation of its check whose lower band held."""
+    from orchestration.defs.quality.gating import GateLedger
+
+    for record in GateLedger(instance).history(check_key, limit=20):
+        evaluation = record.event.dagster_event.event_specific_data if record.event else None
+        if evaluation is None or record.run_id == run_id:
+            continue
+        meta = {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
+        rows = meta.get("rows_validated")
+        if isinstance(rows, int) and meta.get("band_low_ok") is True:
+            return rows
+    return None
 
 
 def build_mart_check(mart: str) -> dg.AssetChecksDefinition:
@@ -191,11 +247,22 @@ def build_mart_check(mart: str) -> dg.AssetChecksDefinition:
             "not null, codes in reference lists, rates and amounts within bounds. Blocks downstream on failure."
         ),
     )
-    def _gx_mart_check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        outcome = validate_mart(warehouse, mart)
+    def _gx_mart_check(context, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        check_key = dg.AssetCheckKey(asset_key, mart_check_name(mart))
+        params, meta = mart_parameters(
+            mart,
+            as_of=_run_last_day(context.run.tags),
+            baseline_rows=_mart_baseline(context.instance, check_key, context.run.run_id),
+            band=get_settings().thresholds.row_count_band,
+        )
+        outcome = validate_mart(warehouse, mart, params)
         if isinstance(outcome, str):
             return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, description=outcome)
-        return outcome_to_check_result(outcome)
+        meta["band_low_ok"] = not any(
+            f.expectation_type == "expect_table_row_count_to_be_between" and "min_value" in f.kwargs
+            for f in outcome.failures
+        )
+        return outcome_to_check_result(outcome, extra_metadata=meta)
 
     return _gx_mart_check
 

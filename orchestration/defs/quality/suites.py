@@ -496,10 +496,17 @@ def _mart_suite(name: str, description: str, key: Sequence[str], rules: list[Exp
     key_rules = [not_null(c, "Primary key: never NULL.") for c in key]
     key_rules.append(compound_unique(key) if len(key) > 1 else unique(key[0]))
     columns = dict.fromkeys([*key, *(c for e in rules for c in _columns_of(e))])
+    # Types of the checked columns, from the mart's dbt contract (as for the derived suites).
+    model = mart_models().get(name) or {}
+    declared = {c["name"]: _DBT_TYPES.get(str(c.get("data_type", "")).lower()) for c in model.get("columns") or []}
+    undocumented = sorted(set(columns) - set(declared)) if declared else []
+    if undocumented:
+        raise ValueError(f"suite mart_{name} checks columns its dbt contract does not document: {undocumented}")
+    types = [e for c in columns if declared.get(c) and (e := dtype(c, declared[c] or "")) is not None]
     return SuiteSpec(
         name=f"mart_{name}",
         description=description,
-        expectations=[columns_include(columns), *key_rules, *rules],
+        expectations=[columns_include(columns), *types, *key_rules, *rules],
         key_columns=tuple(key),
     )
 
@@ -603,6 +610,7 @@ def mart_suites() -> list[SuiteSpec]:
                 between("revenue_usd", 0, 1_000_000_000, notes="Revenue in USD: non-negative."),
                 between("net_revenue_usd", 0, 1_000_000_000, notes="Net revenue in USD: non-negative."),
                 a_at_least_b("revenue_usd", "net_revenue_usd"),
+                positive("avg_unit_price_usd", 1_000_000, "Average unit price in USD: positive, at most 1e6."),
             ],
         ),
         _mart_suite(
@@ -627,6 +635,7 @@ def mart_suites() -> list[SuiteSpec]:
                 between("wow_change_pct", -100, notes="A positive rate cannot fall by more than 100%."),
                 between("change_4w_pct", -100, notes="A positive rate cannot fall by more than 100%."),
                 between("transit_days", 0, 120, notes="Transit days between 0 and 120."),
+                share("on_time_rate_12w_pct"),
                 not_null("is_spike"),
                 in_set("spike_severity", ["critical", "warning"]),
                 Expectation(
@@ -674,6 +683,26 @@ def mart_suites() -> list[SuiteSpec]:
                 share("logistics_cost_share_pct", severity="warning"),
                 between("avg_rating_90d", 1, 5, notes="Average star rating 1..5."),
                 in_set("cheapest_mode", MODES),
+                positive("gross_price_usd", 1_000_000),
+                pct("vat_rate_pct"),
+                positive("unit_cost_usd", 1_000_000),
+                *(
+                    between(c, 0, 1_000_000, notes="A cost per unit in USD: 0..1e6.")
+                    for c in (
+                        "freight_per_unit_usd",
+                        "duty_per_unit_usd",
+                        "vat_per_unit_usd",
+                        "fees_per_unit_usd",
+                        "carbon_cost_per_unit_usd",
+                    )
+                ),
+                positive("landed_cost_ex_vat_usd", 1_000_000),
+                between("customs_value_usd", 0, 1_000_000, notes="Customs value per unit in USD: 0..1e6."),
+                positive("cheapest_mode_chargeable_kg", 2_000, "Chargeable weight per unit: positive, at most 2 t."),
+                positive("competitor_median_price_usd", 1_000_000),
+                between("top_return_reason_rate_pct", 0, notes="A return rate is non-negative."),
+                between("shipping_kg_co2e_per_unit", 0, notes="Emissions: non-negative."),
+                between("embedded_kg_co2e_per_unit", 0, notes="Emissions: non-negative."),
             ],
         ),
         _mart_suite(
@@ -689,6 +718,7 @@ def mart_suites() -> list[SuiteSpec]:
                 a_at_least_b("tickets", "answered_tickets"),
                 a_at_least_b("tickets", "resolved_tickets"),
                 a_at_least_b("tickets", "sla_breaches"),
+                a_at_least_b("tickets", "rated_tickets"),
                 between("first_response_p50_hours", 0, 24 * 365, notes="Response time >= 0 hours."),
                 between("first_response_p90_hours", 0, 24 * 365, notes="Response time >= 0 hours."),
                 a_at_least_b("first_response_p90_hours", "first_response_p50_hours"),
@@ -724,6 +754,101 @@ def _test_name_and_args(test: Any) -> tuple[str, dict[str, Any]]:
     return name, dict(body.get("arguments") or {k: v for k, v in body.items() if k != "config"})
 
 
+#: Date and time columns of marts that may lie after the validation time by design: a policy
+#: change's effective date, upcoming events, a shipment's planned arrival, and ``as_of_at``
+#: (the end of the as-of day, midnight after it). Every other DATE/TIMESTAMP column of a
+#: contract-derived mart suite gets "not in the future".
+FORWARD_LOOKING_COLUMNS = frozenset(
+    {"effective_on", "next_event_on", "next_policy_event_on", "next_policy_change_on", "planned_arrival_at", "as_of_at"}
+)
+
+
+def _contract_code_rule(column: str) -> list[Expectation]:
+    """Code lists by column name, for a mart column whose dbt tests declare no value list."""
+    if column == "currency" or column.endswith("_currency"):
+        return [in_set(column, currencies(), notes="A market currency, CNY, EUR or USD.")]
+    if column == "mode" or column.endswith("_mode"):
+        return [in_set(column, MODES, notes="A transport mode of the contract (MODES).")]
+    if column.endswith("_country"):
+        return [in_set(column, POLICY_COUNTRIES, notes="ISO 3166-1 alpha-2 (or EU).")]
+    return []
+
+
+def contract_mart_rules(name: str) -> list[Expectation]:
+    """Hand-written domain rules of a contract-derived mart suite, beyond its dbt tests:
+    plausible bounds of prices, amounts, rates and percentages, and cross-column order."""
+    non_negative_usd = "An amount in USD: non-negative."
+    rules: dict[str, list[Expectation]] = {
+        "inventory_position": [
+            count("warehouse_count", 0, 10_000),
+            count("units_28d"),
+            between("avg_daily_units_28d", 0, notes="Average daily units: non-negative."),
+            between("replenishment_lead_time_days", 0, 365, notes="Lead time: 0..365 days."),
+            between("days_of_cover", 0, notes="Days of cover: non-negative."),
+            a_at_least_b("days_of_cover_incl_inbound", "days_of_cover"),
+        ],
+        "risk_market_policy": [
+            pct("reduced_vat_rate_pct"),
+            pct("dst_rate_pct"),
+            a_at_least_b("vat_rate_pct", "reduced_vat_rate_pct", severity="warning"),
+            between("duty_de_minimis_local", 0, notes="A threshold: non-negative."),
+            between("vat_de_minimis_local", 0, notes="A threshold: non-negative."),
+            between("duty_de_minimis_usd", 0, 100_000, notes="A de-minimis threshold in USD: 0..100000."),
+            between("vat_de_minimis_usd", 0, 100_000, notes="A de-minimis threshold in USD: 0..100000."),
+            between("revenue_90d_usd", 0, notes=non_negative_usd),
+            between("cbam_revenue_90d_usd", 0, notes=non_negative_usd),
+            between("revenue_90d_usd_touched", 0, notes=non_negative_usd),
+            between("revenue_90d_usd_touched_30d", 0, notes=non_negative_usd),
+            a_at_least_b("active_skus", "cbam_skus"),
+            a_at_least_b("revenue_90d_usd", "cbam_revenue_90d_usd"),
+        ],
+        "risk_policy_events": [
+            pct("new_rate_pct", 0, 1_000),
+            count("skus_touched"),
+            count("units_90d_touched"),
+            between("revenue_90d_usd_touched", 0, notes=non_negative_usd),
+        ],
+        "risk_sku": [
+            in_set("destination_country", market_countries(), notes="A market of the markets seed."),
+            between("revenue_90d_usd", 0, notes=non_negative_usd),
+            count("recent_shipments"),
+            a_at_least_b("recent_shipments", "delayed_shipments"),
+            between("category_hhi", 0, 10_000, notes="HHI: 0..10000."),
+            between("replenishment_lead_time_days", 0, 365, notes="Lead time: 0..365 days."),
+        ],
+        "risk_supplier_concentration": [
+            in_set("supplier_country", ISO_COUNTRIES, notes="ISO 3166-1 alpha-2."),
+            count("skus", 1),
+            a_at_least_b("category_units_90d", "units_90d"),
+            count("category_suppliers", 1),
+            a_at_least_b("category_suppliers", "supplier_rank"),
+        ],
+        "service_sku_topic": [
+            count("markets", 0, 1_000),
+            a_at_least_b("reviews", "bad_reviews"),
+            count("units_90d"),
+        ],
+        "shipment_transit": [
+            in_set("origin_country", ISO_COUNTRIES, notes="ISO 3166-1 alpha-2."),
+            matches("lane_id", LANE_ID, "Lane id: origin-destination UN/LOCODEs, e.g. CNSHA-DEHAM."),
+            count("units", 1),
+            between("planned_transit_days", 0, 120, notes="Transit days between 0 and 120."),
+            between("freight_cost_usd", 0, 10_000_000, notes="Freight cost of a shipment in USD: 0..1e7."),
+            between("freight_cost_per_unit_usd", 0, 1_000_000, notes="Freight cost per unit in USD: 0..1e6."),
+            a_at_least_b("arrived_at", "departed_at"),
+            a_at_least_b("as_of_at", "departed_at"),
+        ],
+        "traffic_sku_market_daily": [
+            count("listings", 0, 1_000),
+            count("page_views"),
+            count("ordered_sessions"),
+            a_at_least_b("sessions", "add_to_cart"),
+            a_at_least_b("sessions", "ordered_sessions"),
+        ],
+    }
+    return rules.get(name, [])
+
+
 def contract_mart_suite(name: str, model: dict[str, Any]) -> SuiteSpec:
     """The suite of a mart from its dbt contract: columns, types, key, not-null columns, and the
     ranges, value lists and market codes its dbt tests declare.
@@ -734,6 +859,8 @@ def contract_mart_suite(name: str, model: dict[str, Any]) -> SuiteSpec:
     columns = model.get("columns") or []
     pk = next((c["columns"] for c in model.get("constraints") or [] if c.get("type") == "primary_key"), [])
     exps: list[Expectation] = [columns_include(c["name"] for c in columns)]
+    domain = contract_mart_rules(name)
+    hand_coded = {e.kwargs["column"] for e in domain if e.type == "expect_column_values_to_be_in_set"}
     for column in columns:
         duck = _DBT_TYPES.get(str(column.get("data_type", "")).lower())
         if duck and (e := dtype(column["name"], duck)):
@@ -766,11 +893,19 @@ def contract_mart_suite(name: str, model: dict[str, Any]) -> SuiteSpec:
                 exps.append(in_set(col, args.get("values") or [], notes="Values declared by the mart's dbt test."))
             elif test == "relationships" and "markets" in str(args.get("to")):
                 exps.append(in_set(col, market_countries(), notes="A market of the markets seed."))
-        declared = any(t == "accepted_values" for t, _ in tests)
-        if col in ("currency", "cost_currency") and not declared:
-            exps.append(in_set(col, currencies(), notes="A market currency, CNY, EUR or USD."))
-        elif col == "mode" and not declared:
-            exps.append(in_set(col, MODES, notes="A transport mode of the contract (MODES)."))
+        declared = any(
+            t == "accepted_values" or (t == "relationships" and "markets" in str(a.get("to"))) for t, a in tests
+        )
+        if not declared and col not in hand_coded:
+            exps += _contract_code_rule(col)
+    for column in columns:
+        duck = _DBT_TYPES.get(str(column.get("data_type", "")).lower())
+        if duck in ("DATE", "TIMESTAMP") and column["name"] not in FORWARD_LOOKING_COLUMNS:
+            exps.append(not_in_future(column["name"]))
+    exps += domain
+    unknown = {c for e in exps for c in _columns_of(e)} - {c["name"] for c in columns}
+    if unknown:
+        raise ValueError(f"suite mart_{name} names columns not in its dbt contract: {sorted(unknown)}")
     description = " ".join(str(model.get("description") or "").split())
     return SuiteSpec(
         name=f"mart_{name}",
@@ -780,12 +915,78 @@ def contract_mart_suite(name: str, model: dict[str, Any]) -> SuiteSpec:
     )
 
 
+#: Freshness of a mart after the night's dbt build: (date column, [(allowed lag in days, severity)]).
+#: The column's latest value must be at least the run's last partition day minus the lag. The
+#: as-of marts resolve their as-of date to the latest order date, and the orders load must hold
+#: the run's day (``FRESHNESS``): lag 0. Daily marts follow their feed; the weekly freight mart
+#: follows the freight index (warn after a skipped week, block when weeks behind); sparse ones
+#: (tickets, shipments, policy events, SKU x topic) only warn. ``risk_supplier_concentration``
+#: has no date column: its row-count band still applies.
+MART_FRESHNESS: dict[str, tuple[str, list[tuple[int, Severity]]]] = {
+    "demand_sku_market_daily": ("order_date", [(0, "critical")]),
+    "traffic_sku_market_daily": ("traffic_date", [(0, "critical")]),
+    "selection_sku_market": ("as_of_date", [(0, "critical")]),
+    "inventory_position": ("as_of_date", [(0, "critical")]),
+    "risk_sku": ("as_of_date", [(0, "critical")]),
+    "risk_market_policy": ("as_of_date", [(0, "critical")]),
+    "risk_policy_events": ("as_of_date", [(0, "warning")]),
+    "service_sku_topic": ("as_of_date", [(0, "warning")]),
+    "service_market_daily": ("ticket_date", [(7, "warning")]),
+    "shipment_transit": ("as_of_at", [(0, "warning")]),
+    "risk_lane_weekly": ("rate_week", [(8, "warning"), (21, "critical")]),
+}
+
+
+def mart_load_rules(mart: str) -> list[Expectation]:
+    """Row count within a band of the previous night's mart, and freshness of its latest day.
+
+    Suite parameters computed per night by the mart check (``checks.mart_parameters``): the
+    band around the rows of the mart at its previous passing evaluation (fewer blocks: a
+    broken join or filter; more only warns) and ``fresh_since_<n>d``.
+    """
+    band = "the previous night's rows of the mart +/- thresholds.row_count_band"
+    rules = [
+        Expectation(
+            "expect_table_row_count_to_be_between",
+            {"min_value": {"$PARAMETER": ROWS_MIN_PARAMETER}},
+            f"Row count not below the band ({band}).",
+            "critical",
+        ),
+        Expectation(
+            "expect_table_row_count_to_be_between",
+            {"max_value": {"$PARAMETER": ROWS_MAX_PARAMETER}},
+            f"Row count not above the band ({band}): a warning, growth is real.",
+            "warning",
+        ),
+    ]
+    column, lags = MART_FRESHNESS.get(mart, (None, []))
+    for lag, severity in lags:
+        rules.append(
+            Expectation(
+                "expect_column_max_to_be_between",
+                {"column": column, "min_value": {"$PARAMETER": fresh_since_parameter(lag)}},
+                f"Freshness: the latest {column} at most {lag} day(s) before the run's last partition day.",
+                severity,
+            )
+        )
+    return rules
+
+
+def _with_load_rules(spec: SuiteSpec) -> SuiteSpec:
+    mart = spec.name.removeprefix("mart_")
+    return SuiteSpec(spec.name, spec.description, [*spec.expectations, *mart_load_rules(mart)], spec.key_columns)
+
+
 def all_suites() -> list[SuiteSpec]:
     """Every suite: ``raw_<table>`` and ``load_<table>`` per table of the contract, ``mart_<mart>`` per mart."""
     models = mart_models()
+    unknown = set(MART_FRESHNESS) - set(MART_TABLES)
+    if unknown:
+        raise ValueError(f"MART_FRESHNESS names marts that do not exist: {sorted(unknown)}")
     derived = [contract_mart_suite(m, models[m]) for m in MART_TABLES if m not in HAND_WRITTEN_MARTS]
     raw = [raw_suite(t) for t in RAW_TABLES.values()]
-    return raw + [load_suite(t) for t in RAW_TABLES.values()] + mart_suites() + derived
+    marts = [_with_load_rules(s) for s in mart_suites() + derived]
+    return raw + [load_suite(t) for t in RAW_TABLES.values()] + marts
 
 
 def _columns_of(exp: Expectation) -> list[str]:

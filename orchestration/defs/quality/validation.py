@@ -396,14 +396,16 @@ def validate_query(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     preview_rows: int = 0,
     now: dt.datetime | None = None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> tuple[SuiteOutcome, pd.DataFrame | None]:
     """Validate the rows of a DuckDB query with a suite, ``chunk_rows`` rows in memory at a time.
 
     Up to ``chunk_rows`` rows this is :func:`validate_frame` on the whole result. Above it the
     rows are fetched and validated chunk by chunk and the outcomes merged (counts summed,
     samples kept from the first failing chunks); row-wise expectations mean the same either
-    way, and key uniqueness, which spans chunks, is counted over the whole result in DuckDB.
-    Returns the outcome and the first ``preview_rows`` rows (None when 0).
+    way, and key uniqueness, which spans chunks, is counted over the whole result in DuckDB, as
+    are the aggregate expectations (row count, column maximum: the band and freshness rules).
+    ``parameters``: suite parameters, as for :func:`validate_frame`. Returns the outcome and the first ``preview_rows`` rows (None when 0).
     """
     import pandas as pd
 
@@ -412,9 +414,11 @@ def validate_query(
     total = conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
     if total <= chunk_rows:
         frame = conn.execute(sql, params).df()
-        return validate_frame(suite_name, frame, now=validated_at), (frame.head(preview_rows) if preview_rows else None)
+        outcome = validate_frame(suite_name, frame, now=validated_at, parameters=parameters)
+        return outcome, (frame.head(preview_rows) if preview_rows else None)
     started = time.perf_counter()
     duplicates = _duplicate_rows(suite_name, conn, sql, params)
+    aggregates, chunk_parameters = _aggregate_failures(suite_name, conn, sql, params, total, parameters or {})
     cursor = conn.execute(sql, params)
     vectors = max(1, chunk_rows // 2048)  # DuckDB hands out 2,048-row vectors
     outcomes: list[SuiteOutcome] = []
@@ -425,11 +429,85 @@ def validate_query(
             break
         if preview is None and preview_rows:
             preview = chunk.head(preview_rows).copy()
-        outcomes.append(validate_frame(suite_name, chunk, now=validated_at))
+        outcomes.append(validate_frame(suite_name, chunk, now=validated_at, parameters=chunk_parameters))
     if preview is None and preview_rows:
         preview = pd.DataFrame()
     merged = merge_outcomes(suite_name, outcomes, duplicates, time.perf_counter() - started, validated_at)
+    if aggregates:
+        merged = SuiteOutcome(
+            **{
+                **{f: getattr(merged, f) for f in merged.__dataclass_fields__},
+                "success": False,
+                "successful": merged.successful - len(aggregates),
+                "failures": (*merged.failures, *aggregates),
+            }
+        )
     return merged, preview
+
+
+_AGGREGATE_TYPES = ("expect_table_row_count_to_be_between", "expect_column_max_to_be_between")
+#: Bounds that make an aggregate expectation hold on any chunk (it is judged on the whole result instead).
+_OPEN_BOUNDS = {
+    ("expect_table_row_count_to_be_between", "min_value"): 0,
+    ("expect_table_row_count_to_be_between", "max_value"): 10**15,
+    ("expect_column_max_to_be_between", "min_value"): dt.datetime(1900, 1, 1),
+    ("expect_column_max_to_be_between", "max_value"): dt.datetime(9999, 1, 1),
+}
+
+
+def _aggregate_failures(
+    suite_name: str, conn: Any, sql: str, params: list[Any], total: int, parameters: Mapping[str, Any]
+) -> tuple[list[FailedExpectation], dict[str, Any]]:
+    """Row-count and column-maximum expectations judged over the whole result in DuckDB.
+
+    Returns their failures and the suite parameters for the chunks, with those expectations'
+    parameters opened so that no chunk fails them (a chunk holds only part of the rows).
+    """
+    import pandas as pd
+
+    validations_dir, docs_dir = gx_dirs()
+    state = _state(validations_dir, docs_dir)
+    with state.lock:
+        expectations = list(state.definition(suite_name).suite.expectations)
+    chunk_parameters = dict(parameters)
+    failures: list[FailedExpectation] = []
+    for expectation in expectations:
+        config = expectation.configuration
+        if config.type not in _AGGREGATE_TYPES:
+            continue
+        kwargs = dict(config.kwargs)
+        bounds: dict[str, Any] = {}
+        for bound in ("min_value", "max_value"):
+            value = kwargs.get(bound)
+            if isinstance(value, dict) and "$PARAMETER" in value:
+                name = value["$PARAMETER"]
+                chunk_parameters[name] = _OPEN_BOUNDS[(config.type, bound)]
+                value = parameters.get(name)
+            bounds[bound] = value
+        column = kwargs.get("column")
+        if config.type == "expect_table_row_count_to_be_between":
+            observed: Any = total
+        else:
+            observed = conn.execute(f'SELECT max("{column}") FROM ({sql})', params).fetchone()[0]
+        low, high = bounds["min_value"], bounds["max_value"]
+        comparable = pd.Timestamp if column else (lambda v: v)
+        held = observed is not None and (low is None or comparable(observed) >= comparable(low))
+        held = held and (high is None or comparable(observed) <= comparable(high))
+        if held:
+            continue
+        failures.append(
+            FailedExpectation(
+                expectation_type=config.type,
+                columns=(column,) if column else (),
+                severity=str(getattr(config, "severity", "critical") or "critical").lower().split(".")[-1],
+                unexpected_count=None,
+                unexpected_percent=None,
+                kwargs={k: jsonable(v) for k, v in bounds.items() if v is not None},
+                observed_value=jsonable(observed),
+                notes=getattr(config, "notes", None),
+            )
+        )
+    return failures, chunk_parameters
 
 
 def _duplicate_rows(suite_name: str, conn: Any, sql: str, params: list[Any]) -> dict[tuple[str, ...], tuple[int, str]]:
