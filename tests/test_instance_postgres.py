@@ -167,15 +167,16 @@ def test_instance_settings_come_from_the_file(instance) -> None:
 
 
 def test_a_run_its_events_and_the_schedule_state_are_stored_in_postgres(instance, postgres) -> None:
-    from dagster._core.test_utils import in_process_test_workspace
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from orchestration.defs.ingest.assets import build_ingest_asset
+    from orchestration.lib.schemas import RAW_TABLES
+    from orchestration.lib.settings import get_settings
+    from orchestration.lib.warehouse import WarehouseResource
 
-    from orchestration.definitions import build_definitions
-
-    defs = build_definitions()
     vat = dg.AssetKey(["raw", "vat_rates"])
-    job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(instance=instance, asset_selection=[vat])
+    warehouse = WarehouseResource(path=str(get_settings().warehouse))
+    result = dg.materialize(
+        [build_ingest_asset(RAW_TABLES["vat_rates"])], instance=instance, resources={"warehouse": warehouse}
+    )
     assert result.success
     run_id = result.run_id
 
@@ -184,7 +185,7 @@ def test_a_run_its_events_and_the_schedule_state_are_stored_in_postgres(instance
         query(postgres, "SELECT dagster_event_type, count(*) FROM event_logs WHERE run_id = %s GROUP BY 1", (run_id,))
     )
     assert events.get("ASSET_MATERIALIZATION") == 1
-    assert events.get("ASSET_CHECK_EVALUATION") == 2  # gx_raw_vat_rates inline, gx_load_vat_rates
+    assert events.get("ASSET_CHECK_EVALUATION") == 1  # gx_raw_vat_rates, the table's inline gate
     assert events.get("PIPELINE_SUCCESS") == 1  # RUN_SUCCESS, stored under its legacy name
     check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [dg.AssetCheckKey(vat, "gx_raw_vat_rates")]
@@ -200,11 +201,19 @@ def test_a_run_its_events_and_the_schedule_state_are_stored_in_postgres(instance
         (1,)
     ]
 
-    # Schedule state: pause the nightly schedule as an operator would; the state is a row in PostgreSQL.
-    origin = LoadableTargetOrigin(module_name="orchestration.definitions", working_directory=os.getcwd())
-    with in_process_test_workspace(instance, origin) as context:
-        location = context.code_locations[0]
-        schedule = location.get_repository("__repository__").get_schedule("nightly_schedule")
-        instance.stop_schedule(schedule.get_remote_origin_id(), schedule.selector_id, schedule)
+    # Schedule state: pause the nightly schedule as the README's operator does; the state is a row in PostgreSQL.
+    import sys
+
+    from orchestration.lib.settings import PROJECT_ROOT
+
+    dagster_cli = Path(sys.executable).with_name("dagster")
+    stopped = subprocess.run(
+        [str(dagster_cli), "schedule", "stop", "nightly_schedule", "-w", "workspace.yaml"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert stopped.returncode == 0, stopped.stdout[-2000:] + stopped.stderr[-2000:]
     rows = query(postgres, "SELECT instigator_type, status, instigator_body FROM instigators")
     assert [(kind, status) for kind, status, body in rows if '"nightly_schedule"' in body] == [("SCHEDULE", "STOPPED")]

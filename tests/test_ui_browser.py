@@ -95,11 +95,19 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     server = None
     log = (base / "webserver.log").open("w")
     try:
-        from orchestration.definitions import build_definitions
+        # The real ingest asset with its inline GX gate, and the table's load check: two check results.
+        from orchestration.defs.ingest.assets import build_ingest_asset
+        from orchestration.defs.quality import build_load_checks
+        from orchestration.lib.warehouse import WarehouseResource
 
-        job = build_definitions().resolve_implicit_global_asset_job_def()
+        warehouse = WarehouseResource(path=str(get_settings().warehouse))
         with dg.DagsterInstance.get() as instance:
-            result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(["raw", "vat_rates"])])
+            result = dg.materialize(
+                [build_ingest_asset(RAW_TABLES["vat_rates"]), build_load_checks()],
+                instance=instance,
+                resources={"warehouse": warehouse},
+                selection=[dg.AssetKey(["raw", "vat_rates"])],
+            )
         assert result.success
 
         port = free_port()
