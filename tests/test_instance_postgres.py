@@ -217,3 +217,16 @@ def test_a_run_its_events_and_the_schedule_state_are_stored_in_postgres(instance
     assert stopped.returncode == 0, stopped.stdout[-2000:] + stopped.stderr[-2000:]
     rows = query(postgres, "SELECT instigator_type, status, instigator_body FROM instigators")
     assert [(kind, status) for kind, status, body in rows if '"nightly_schedule"' in body] == [("SCHEDULE", "STOPPED")]
+
+
+def test_cli_writes_the_instance_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from orchestration.cli import main
+
+    monkeypatch.setenv("TRADEWINDS_WAREHOUSE_POOL_LIMIT", "2")
+    out = tmp_path / "home" / "dagster.yaml"
+    assert main(["instance-config", "--output", str(out)]) == 0
+    text = out.read_text()
+    assert "default_limit: 2" in text and "password: {env: DAGSTER_PG_PASSWORD}" in text
+    monkeypatch.setenv("TRADEWINDS_RUN_MAX_RETRIES", "")  # empty: the default
+    assert main(["instance-config"]) == 0
+    assert "max_retries: 1" in capsys.readouterr().out
