@@ -1,4 +1,4 @@
-"""``tradewinds``: run the nightly job, generate sample data, prepare the dbt manifest.
+"""``tradewinds``: run the nightly job, generate sample data, prepare the dbt manifest, render the instance config.
 
 ``tradewinds nightly`` runs the nightly job in this process against a persistent Dagster
 instance (``$DAGSTER_HOME``, default ``<data_dir>/dagster_home``), so its runs show in the UI
@@ -116,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     nightly.add_argument("--start", type=_date, help="first partition (default: history start on a new warehouse)")
     nightly.add_argument("--end", type=_date, help="last partition (default: sample end date, yesterday)")
     sub.add_parser("prepare", help="parse the dbt project into its manifest (done automatically when missing)")
+    instance = sub.add_parser(
+        "instance-config",
+        help="render deploy/dagster.yaml (PostgreSQL storage, retries, monitoring, pools) from the environment",
+    )
+    instance.add_argument("--output", type=Path, help="file to write (default: print to stdout)")
     sample = sub.add_parser("sample", help="generate sample data into the landing folder")
     sample.add_argument("args", nargs=argparse.REMAINDER, help="arguments of python -m orchestration.lib.sample")
     args = parser.parse_args(argv)
@@ -130,6 +135,18 @@ def main(argv: list[str] | None = None) -> int:
         project = dbt_project.__wrapped__()
         project.preparer.prepare(project)
         print(f"dbt manifest: {project.manifest_path}")
+        return 0
+    if args.command == "instance-config":
+        from orchestration.lib.instance import TEMPLATE, InstanceConfigError, render_instance_yaml, write_instance_yaml
+
+        try:
+            if args.output:
+                print(f"Dagster instance config: {write_instance_yaml(args.output)}")
+            else:
+                sys.stdout.write(render_instance_yaml(TEMPLATE.read_text()))
+        except InstanceConfigError as exc:
+            print(f"tradewinds instance-config: {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "sample":
         from orchestration.lib.sample.__main__ import main as sample_main

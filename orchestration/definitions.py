@@ -21,7 +21,7 @@ def build_definitions() -> dg.Definitions:
     )
     jobs, schedules = build_jobs_and_schedules()
     domains = dg.Definitions.merge(
-        ingest.build_defs(),
+        ingest.build_defs(column_docs=transform.source_column_docs()),
         transform.build_defs(),
         quality.defs,
         forecast.defs,

@@ -25,7 +25,8 @@ import pandas as pd
 from orchestration.defs.alerts import rules as r
 from orchestration.defs.alerts.lifecycle import RuleRunSummary, process_rule_run
 from orchestration.defs.alerts.notifiers import utc_now, validate_routing
-from orchestration.defs.alerts.store import ALERT_EVENTS
+from orchestration.defs.alerts.store import ALERT_EVENTS, ALERT_EVENTS_COLUMNS
+from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, column_schema_metadata, daily_product_freshness
 from orchestration.lib.settings import Settings, Thresholds, get_settings
 from orchestration.lib.warehouse import WarehouseResource
 
@@ -363,6 +364,10 @@ def build_alert_asset(spec: AlertAssetSpec) -> dg.AssetsDefinition:
         group_name="alerts",
         deps=[item.key for item in spec.inputs],
         kinds={"python", "duckdb"},
+        owners=[OWNERS["alerts"]],
+        pool=WAREHOUSE_POOL,
+        freshness_policy=daily_product_freshness(),
+        metadata={**column_schema_metadata(ALERT_EVENTS_COLUMNS), "dagster/table_name": ALERT_EVENTS},
         description=spec.description
         + " Episodes in alerts.alert_events: a condition notifies when it opens, escalates and resolves, "
         "never again while it persists.",

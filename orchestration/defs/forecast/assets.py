@@ -53,6 +53,7 @@ from orchestration.defs.forecast.tables import (
     freight_frames,
     replace_tables,
 )
+from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, column_schema_metadata, daily_product_freshness
 from orchestration.lib.settings import ForecastSettings, get_settings
 from orchestration.lib.warehouse import WarehouseResource
 
@@ -512,6 +513,10 @@ def _plot_metadata(panels: list[SeriesPlot], path: Path, alt: str) -> dict[str, 
     group_name="forecast",
     deps=[dg.AssetKey(["marts", "demand_sku_market_daily"]), dg.AssetKey(["raw", "catalog"])],
     kinds={"python", "duckdb", "prophet"},
+    owners=[OWNERS["forecast"]],
+    pool=WAREHOUSE_POOL,
+    freshness_policy=daily_product_freshness(),
+    metadata={**column_schema_metadata(DEMAND_COLUMNS), "dagster/table_name": FORECAST_TABLE},
     description=(
         "Daily unit demand 90 days ahead: Prophet per top SKU x market series by 90-day revenue (count or "
         "revenue share), per category x market for the other SKUs (forecast.demand_category_forecast), with "
@@ -587,6 +592,7 @@ def demand_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         metadata={
             "series": dg.MetadataValue.json(dict(Counter(levels))),
             "rows": dg.MetadataValue.int(counts[FORECAST_TABLE]),
+            "dagster/row_count": dg.MetadataValue.int(counts[FORECAST_TABLE]),
             "category_rows": dg.MetadataValue.int(counts[CATEGORY_TABLE]),
             "backtest_metric_rows": dg.MetadataValue.int(counts[METRICS_TABLE]),
             "models": dg.MetadataValue.json(
@@ -623,6 +629,10 @@ def _model_counts(results: Sequence[SeriesResult], levels: Sequence[str]) -> lis
     group_name="forecast",
     deps=[dg.AssetKey(["marts", "risk_lane_weekly"])],
     kinds={"python", "duckdb", "prophet"},
+    owners=[OWNERS["forecast"]],
+    pool=WAREHOUSE_POOL,
+    freshness_policy=daily_product_freshness(),
+    metadata={**column_schema_metadata(FREIGHT_COLUMNS), "dagster/table_name": FREIGHT_TABLE},
     description=(
         "Weekly USD freight rate per lane x mode, 12 weeks ahead: Prophet on the log rate (last 3 years), "
         "backtested at rolling origins against the naive forecast (last week's rate); where Prophet did not "
@@ -655,6 +665,7 @@ def freight_rate_forecast(context: dg.AssetExecutionContext, warehouse: Warehous
                     "reason": f"rates unchanged since the forecast generated at {stored[1]}",
                     "series": dg.MetadataValue.int(len(tasks)),
                     "rows": dg.MetadataValue.int(rows_kept),
+                    "dagster/row_count": dg.MetadataValue.int(rows_kept),
                     "input_fingerprint": fingerprint[:16],
                     "elapsed_seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 2)),
                 }
@@ -703,6 +714,7 @@ def freight_rate_forecast(context: dg.AssetExecutionContext, warehouse: Warehous
             "series": dg.MetadataValue.int(len(results)),
             "rows": dg.MetadataValue.int(counts[FREIGHT_TABLE]),
             "input_fingerprint": fingerprint[:16],
+            "dagster/row_count": dg.MetadataValue.int(counts[FREIGHT_TABLE]),
             "backtest_metric_rows": dg.MetadataValue.int(counts[METRICS_TABLE]),
             "models": dg.MetadataValue.json(dict(Counter(r.model for r in results))),
             "trusted": dg.MetadataValue.int(sum(r.is_trusted for r in results)),

@@ -22,11 +22,18 @@ from orchestration.defs.ingest.connectors import FetchOutcome, days, fetch
 from orchestration.defs.ingest.formats import FileFormatError, SchemaDriftError
 from orchestration.defs.ingest.loader import LoadRejectedError, LoadResult, load
 from orchestration.defs.ingest.partitions import daily_partitions
+from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, cadence_freshness, table_schema
 from orchestration.lib.schemas import RAW_TABLES, RawTable
 from orchestration.lib.settings import Settings, get_settings
-from orchestration.lib.warehouse import RAW_SCHEMA, WarehouseResource, partition_filter, read_cursors
+from orchestration.lib.warehouse import META_COLUMNS, RAW_SCHEMA, WarehouseResource, partition_filter, read_cursors
 
 PREVIEW_ROWS = 10
+#: The loader's own columns on every raw table (``orchestration/lib/warehouse.py``).
+META_COLUMN_DOCS = {
+    "_partition_date": "Day the row belongs to (its partition column as a date); NULL on snapshot tables.",
+    "_source_file": "Landing file the row was read from.",
+    "_loaded_at": "When the row was loaded (UTC).",
+}
 
 
 class LandingFileError(RuntimeError):
@@ -97,8 +104,17 @@ def run_ingest(
     return fetched, result
 
 
-def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
-    """The ingest asset of one raw table, with its GX gate as an inline blocking check."""
+def raw_column_schema(table: RawTable, column_docs: dict[str, str] | None = None) -> dg.TableSchema:
+    """The columns of ``raw.<table>``: the contract's, then the loader's, described by the dbt source docs."""
+    return table_schema({**table.columns, **META_COLUMNS}, {**META_COLUMN_DOCS, **(column_docs or {})})
+
+
+def build_ingest_asset(table: RawTable, column_docs: dict[str, str] | None = None) -> dg.AssetsDefinition:
+    """The ingest asset of one raw table, with its GX gate as an inline blocking check.
+
+    ``column_docs``: ``{column: description}`` from the dbt source of the table (the UI shows
+    them in the asset's column schema).
+    """
     from orchestration.defs.quality import raw_check_spec
 
     key = dg.AssetKey([RAW_SCHEMA, table.name])
@@ -111,13 +127,14 @@ def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
         partitions_def=daily_partitions if table.daily_partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if table.daily_partitioned else None,
         check_specs=[check_spec],
-        kinds={"duckdb", "csv"},
+        kinds={"python", "duckdb", "csv"},
         tags={"family": table.family, "cadence": table.cadence},
-        owners=["team:data-engineering"],
+        owners=[OWNERS["ingest"]],
+        freshness_policy=cadence_freshness(table.cadence),
+        pool=WAREHOUSE_POOL,
         metadata={
-            "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(name=c, type=t) for c, t in table.columns.items()]
-            ),
+            "dagster/column_schema": raw_column_schema(table, column_docs),
+            "dagster/table_name": f"{RAW_SCHEMA}.{table.name}",
             "primary_key": ", ".join(table.primary_key),
         },
     )
@@ -184,5 +201,7 @@ def build_ingest_asset(table: RawTable) -> dg.AssetsDefinition:
     return _ingest
 
 
-def build_ingest_assets() -> list[dg.AssetsDefinition]:
-    return [build_ingest_asset(t) for t in RAW_TABLES.values()]
+def build_ingest_assets(column_docs: dict[str, dict[str, str]] | None = None) -> list[dg.AssetsDefinition]:
+    """One asset per raw table; ``column_docs``: ``{table: {column: description}}``."""
+    docs = column_docs or {}
+    return [build_ingest_asset(t, docs.get(t.name)) for t in RAW_TABLES.values()]

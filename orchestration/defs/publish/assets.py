@@ -9,6 +9,7 @@ import dagster as dg
 
 from orchestration.defs.publish.release import VIEWS_FILE, PublishError, publish_release
 from orchestration.defs.quality.gating import require_gates_passed
+from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, daily_product_freshness
 from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import WarehouseResource
 
@@ -37,8 +38,10 @@ def build_publish_asset(tables: Sequence[dg.AssetKey], gates: Sequence[dg.AssetC
         key=PUBLISH_KEY,
         group_name=PUBLISH_GROUP,
         deps=list(table_keys),
-        kinds={"duckdb", "parquet"},
-        owners=["team:data-engineering"],
+        kinds={"python", "duckdb", "parquet"},
+        owners=[OWNERS["publish"]],
+        pool=WAREHOUSE_POOL,
+        freshness_policy=daily_product_freshness(),
         description=(
             "Write-audit-publish for BI: when every gate upstream passed, exports "
             + ", ".join(f"{s}.{t}" for s, t in names)

@@ -32,6 +32,7 @@ from orchestration.defs.quality.suites import (
     load_suite_name,
 )
 from orchestration.defs.quality.validation import FailedExpectation, SuiteOutcome, validate_frame, validate_query
+from orchestration.lib.catalog import WAREHOUSE_POOL
 from orchestration.lib.schemas import RAW_TABLES, RawTable
 from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import RAW_SCHEMA, WarehouseResource
@@ -242,6 +243,7 @@ def build_mart_check(mart: str) -> dg.AssetChecksDefinition:
         asset=asset_key,
         name=mart_check_name(mart),
         blocking=True,
+        pool=WAREHOUSE_POOL,
         description=(
             f"Great Expectations suite mart_{mart} on the whole of {MARTS_SCHEMA}.{mart}: key unique and "
             "not null, codes in reference lists, rates and amounts within bounds. Blocks downstream on failure."
@@ -473,7 +475,7 @@ def build_load_checks(tables: list[str] | None = None) -> dg.AssetChecksDefiniti
         for name in names
     ]
 
-    @dg.multi_asset_check(specs=specs, name=LOAD_CHECKS_NAME, can_subset=True)
+    @dg.multi_asset_check(specs=specs, name=LOAD_CHECKS_NAME, can_subset=True, pool=WAREHOUSE_POOL)
     def _load_checks(context, warehouse: WarehouseResource):  # context: AssetCheckExecutionContext
         selected = sorted(context.selected_asset_check_keys, key=lambda k: k.name)
         for check_key in selected:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.lib.catalog import OWNERS
+
 DATA_DOCS_KEY = dg.AssetKey(["quality", "gx_data_docs"])
 QUALITY_GROUP = "quality"
 
@@ -42,8 +44,8 @@ def build_data_docs_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         key=DATA_DOCS_KEY,
         group_name=QUALITY_GROUP,
         deps=list(deps),
-        kinds={"html"},
-        owners=["team:data-engineering"],
+        kinds={"great_expectations", "html"},
+        owners=[OWNERS["quality"]],
         description=(
             "GX Data Docs of the night: every suite and the validation results of the last 30 days, rendered to "
             "<data_dir>/gx/data_docs/index.html (also: python -m orchestration.defs.quality docs)."

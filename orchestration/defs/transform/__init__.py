@@ -2,7 +2,10 @@
 
 dbt sources map onto the ingest assets (``raw/<table>``), models onto ``<schema>/<model>``
 with the group taken from the folder they live in (``staging``, ``intermediate``,
-``selection``, ``service``, ``risk``), and dbt tests show as asset checks.
+``selection``, ``service``, ``risk``; seeds ``reference``, snapshots ``snapshots``), and dbt
+tests show as asset checks. Descriptions and column schemas come from the dbt docs (the
+``.yml`` files), owners from ``meta: {owner: ...}`` or the domain's team, and the marts
+carry the daily freshness policy of the night's products (``orchestration/lib/catalog.py``).
 """
 
 import json
@@ -17,12 +20,20 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, daily_product_freshness, table_schema
 from orchestration.lib.schemas import RAW_TABLES
 from orchestration.lib.settings import PROJECT_ROOT, Settings, get_settings
 from orchestration.lib.warehouse import RAW_SCHEMA, WarehouseResource
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-MODEL_SCHEMAS = ("staging", "intermediate", "marts", "reference")
+MODEL_SCHEMAS = ("staging", "intermediate", "marts", "reference", "snapshots")
+#: The columns dbt adds to every snapshot (check strategy).
+SNAPSHOT_META_COLUMNS = {
+    "dbt_scd_id": ("varchar", "Unique id of this version of the row (dbt snapshot)."),
+    "dbt_updated_at": ("timestamp", "When dbt recorded this version."),
+    "dbt_valid_from": ("timestamp", "Load time from which this version was current (knowledge time)."),
+    "dbt_valid_to": ("timestamp", "Load time at which a newer version replaced it or it vanished; NULL while current."),
+}
 
 
 class TradewindsTranslator(DagsterDbtTranslator):
@@ -37,7 +48,23 @@ class TradewindsTranslator(DagsterDbtTranslator):
         return group_from_path(dbt_resource_props.get("original_file_path", ""))
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
-        return ["team:analytics-engineering"]
+        """``meta: {owner: ...}`` (a string or a list) or dagster-dbt's ``meta.dagster.owners``, else the team."""
+        meta = {**(dbt_resource_props.get("config", {}).get("meta") or {}), **(dbt_resource_props.get("meta") or {})}
+        owners = meta.get("owner") or (meta.get("dagster") or {}).get("owners")
+        if owners:
+            return [owners] if isinstance(owners, str) else list(owners)
+        return [OWNERS["transform"]]
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] == "snapshot" and not props.get("columns"):
+            spec = spec.replace_attributes(
+                metadata={**spec.metadata, "dagster/column_schema": snapshot_column_schema(manifest, props)}
+            )
+        if props["resource_type"] == "model" and model_schema(props) == "marts":
+            spec = spec.replace_attributes(freshness_policy=daily_product_freshness())
+        return spec
 
 
 def model_schema(props: Mapping[str, Any]) -> str:
@@ -49,12 +76,42 @@ def model_schema(props: Mapping[str, Any]) -> str:
     return fqn[1] if len(fqn) > 2 else "main"
 
 
+def snapshot_column_schema(manifest: Mapping[str, Any], props: Mapping[str, Any]) -> dg.TableSchema:
+    """A snapshot's columns: those of the relation it snapshots (as documented there) and dbt's own."""
+    upstream = [manifest["nodes"][u] for u in props.get("depends_on", {}).get("nodes", []) if u in manifest["nodes"]]
+    columns: dict[str, str] = {}
+    docs: dict[str, str] = {}
+    for node in upstream[:1]:
+        for name, col in node.get("columns", {}).items():
+            columns[name] = col.get("data_type") or "?"
+            docs[name] = col.get("description") or ""
+    for name, (kind, doc) in SNAPSHOT_META_COLUMNS.items():
+        columns[name], docs[name] = kind, doc
+    return table_schema(columns, docs)
+
+
+def source_column_docs(manifest_path: str | os.PathLike | None = None) -> dict[str, dict[str, str]]:
+    """``{raw table: {column: description}}`` from the dbt sources (shown on the ingest assets)."""
+    path = manifest_path or dbt_project().manifest_path
+    with open(path) as f:
+        manifest = json.load(f)
+    docs: dict[str, dict[str, str]] = {}
+    for source in manifest.get("sources", {}).values():
+        if source.get("schema") != RAW_SCHEMA:
+            continue
+        columns = {name: col.get("description") or "" for name, col in source.get("columns", {}).items()}
+        docs.setdefault(source["name"], {}).update({k: v for k, v in columns.items() if v})
+    return docs
+
+
 def group_from_path(path: str) -> str | None:
     """``models/marts/risk/x.sql`` -> ``risk``; ``models/staging/platform/x.sql`` -> ``staging``;
-    seeds (markets, FX-free reference lists) -> ``reference``."""
+    seeds (markets, FX-free reference lists) -> ``reference``; snapshots -> ``snapshots``."""
     parts = path.split("/")
     if parts[0] == "seeds":
         return "reference"
+    if parts[0] == "snapshots":
+        return "snapshots"
     if len(parts) < 3 or parts[0] != "models":
         return None
     if parts[1] == "marts" and len(parts) > 3:
@@ -141,6 +198,7 @@ def build_defs() -> dg.Definitions:
             settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=False)
         ),
         name="dbt_models",
+        pool=WAREHOUSE_POOL,
     )
     def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
         # dbt runs in its own process; its profile reads the warehouse path from the environment.
