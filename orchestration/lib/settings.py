@@ -183,6 +183,20 @@ class DuckDBSettings(BaseModel):
     memory_limit: str | None = None
 
 
+class DbtSettings(BaseModel):
+    """Where the dbt marts are built: a target of dbt_project/profiles.yml.
+
+    ``duckdb`` (default): the warehouse file. ``spark``: Apache Spark (pyspark local mode; the
+    ``spark_thrift`` / ``spark_databricks`` targets reach a cluster), reading the raw tables
+    from the Parquet folders under ``raw_parquet_path`` (default ``<data_dir>/spark/raw``),
+    which the dbt asset exports from the warehouse's ``raw`` schema before each build.
+    """
+
+    target: str = "duckdb"
+    raw_parquet_path: Path | None = None
+    spark_warehouse_path: Path | None = None
+
+
 class PublishSettings(BaseModel):
     """The BI publication (``orchestration/defs/publish``) under ``publish_path``."""
 
@@ -217,6 +231,7 @@ class Settings(BaseSettings):
     notifiers: NotifierSettings = Field(default_factory=NotifierSettings)
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)
+    dbt: DbtSettings = Field(default_factory=DbtSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -245,6 +260,14 @@ class Settings(BaseSettings):
     @property
     def outbox(self) -> Path:
         return self.outbox_path or self.data_dir / "outbox" / "alerts.jsonl"
+
+    @property
+    def raw_parquet(self) -> Path:
+        return self.dbt.raw_parquet_path or self.data_dir / "spark" / "raw"
+
+    @property
+    def spark_warehouse(self) -> Path:
+        return self.dbt.spark_warehouse_path or self.data_dir / "spark" / "warehouse"
 
     @property
     def published(self) -> Path:

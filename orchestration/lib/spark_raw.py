@@ -41,7 +41,7 @@ def export_raw_parquet(warehouse: Path, out: Path, tables: list[str] | None = No
             tmp.mkdir(parents=True)
             target = str(tmp / "part-00000.parquet").replace("'", "''")
             conn.execute(
-                f'COPY (SELECT * FROM {RAW_SCHEMA}."{name}") TO \'{target}\' '
+                f"COPY (SELECT * FROM {RAW_SCHEMA}.\"{name}\") TO '{target}' "
                 "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
             )
             counts[name] = conn.execute(f'SELECT count(*) FROM {RAW_SCHEMA}."{name}"').fetchone()[0]

@@ -11,6 +11,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -104,7 +105,7 @@ def dbt_executable() -> str:
 def dbt_project() -> DbtProject:
     """The one cached DbtProject; its manifest is prepared when missing (a dbt parse)."""
     dbt_executable()
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=get_settings().dbt.target)
     if not project.manifest_path.exists():
         project.preparer.prepare(project)
     else:
@@ -125,11 +126,33 @@ def build_defs() -> dg.Definitions:
     )
     def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
         # dbt runs in its own process; its profile reads the warehouse path from the environment.
+        settings = get_settings()
         os.environ["TRADEWINDS_WAREHOUSE"] = str(os.path.abspath(warehouse.path))
         if warehouse.threads:
             os.environ["TRADEWINDS_DBT_THREADS"] = str(warehouse.threads)
-        yield from dbt.cli(build_dbt_args(get_settings()), context=context).stream()
+        if settings.dbt.target.startswith("spark"):
+            prepare_spark_build(settings, warehouse.path, context.log)
+        yield from dbt.cli(build_dbt_args(settings), context=context).stream()
 
     return dg.Definitions(
-        assets=[dbt_models], resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable())}
+        assets=[dbt_models],
+        resources={
+            "dbt": DbtCliResource(
+                project_dir=project, dbt_executable=dbt_executable(), target=get_settings().dbt.target
+            )
+        },
     )
+
+
+def prepare_spark_build(settings: Settings, warehouse_path: str, log: Any) -> None:
+    """Before a build on a Spark target: the raw zone (Parquet per raw table) exported from the
+    warehouse the ingest assets loaded, and the paths dbt's profile reads. A cluster whose ingest
+    writes the raw zone itself sets ``dbt.raw_parquet_path`` to it and needs no export, but the
+    export keeps one machine's warehouse and Spark reading the same rows."""
+    from orchestration.lib.spark_raw import export_raw_parquet
+
+    raw = settings.raw_parquet.absolute()
+    counts = export_raw_parquet(Path(warehouse_path), raw)
+    log.info(f"raw zone for Spark: {len(counts)} tables, {sum(counts.values())} rows -> {raw}")
+    os.environ["TRADEWINDS_RAW_PARQUET"] = str(raw)
+    os.environ["TRADEWINDS_SPARK_WAREHOUSE"] = str(settings.spark_warehouse.absolute())
