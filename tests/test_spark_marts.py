@@ -33,7 +33,7 @@ import duckdb
 import pytest
 
 from orchestration.lib.spark_compare import compare_marts, marts_of_manifest
-from orchestration.lib.spark_raw import export_raw_parquet
+from orchestration.lib.spark_raw import export_raw_parquet, expose_spark_tables
 from tests.test_marts_sample import END, NO_TESTS, build_raw, dbt_command
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
@@ -51,13 +51,10 @@ SPARK_SELECTION = [
     "resource_type:test,path:seeds",
 ]
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
-        reason="Spark needs a Java 17+ runtime: no `java` on PATH and no JAVA_HOME (apt-get install openjdk-17-jre-headless)",
-    ),
-]
+needs_java = pytest.mark.skipif(
+    shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
+    reason="Spark needs a Java 17+ runtime: no `java` on PATH and no JAVA_HOME (apt-get install openjdk-17-jre-headless)",
+)
 
 
 def spark_command(args: list[str], work: Path) -> tuple[list[str], dict[str, str]]:
@@ -111,6 +108,8 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"warehouse": warehouse, "spark": spark_work}
 
 
+@pytest.mark.slow
+@needs_java
 def test_spark_build_ran_the_models_and_data_tests(builds: dict[str, Path]) -> None:
     results = json.loads((builds["spark"] / "target" / "run_results.json").read_text(encoding="utf-8"))
     by_type: dict[str, int] = {}
@@ -123,6 +122,8 @@ def test_spark_build_ran_the_models_and_data_tests(builds: dict[str, Path]) -> N
     assert "register_raw_tables: 19 raw tables over" in (builds["spark"] / "dbt_output.txt").read_text()
 
 
+@pytest.mark.slow
+@needs_java
 def test_every_mart_equals_the_duckdb_build(builds: dict[str, Path]) -> None:
     manifest = json.loads((builds["spark"] / "target" / "manifest.json").read_text(encoding="utf-8"))
     marts = marts_of_manifest(manifest)
@@ -161,3 +162,37 @@ def test_the_comparison_finds_a_difference(tmp_path: Path) -> None:
     _, problems = compare_marts(warehouse, spark, ["m"])
     found = {p.split(":")[0] for p in problems}
     assert {"m.rows", "m.sum(amount)", "m.non_null(flag)", "m.distinct(key)", "m.max(day)"} <= found, problems
+
+
+def test_spark_marts_are_exposed_as_warehouse_views(tmp_path: Path) -> None:
+    """expose_spark_tables: a mart table of an earlier DuckDB build is replaced by a view over
+    the Spark table's Parquet files, which follows a rebuild of those files."""
+    warehouse, spark = tmp_path / "w.duckdb", tmp_path / "spark"
+    folder = spark / "marts.db" / "m"
+    folder.mkdir(parents=True)
+    conn = duckdb.connect(str(warehouse))
+    try:
+        conn.execute("CREATE SCHEMA marts")
+        conn.execute("CREATE TABLE marts.m AS SELECT 1 AS id")
+        conn.execute(f"COPY (SELECT i AS id FROM range(5) t(i)) TO '{folder / 'part-0.parquet'}' (FORMAT parquet)")
+    finally:
+        conn.close()
+    assert expose_spark_tables(warehouse, spark, "marts", ["m"]) == 1
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        kind = conn.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'm'").fetchone()
+        assert kind == ("VIEW",)
+        assert conn.execute("SELECT count(*), sum(id) FROM marts.m").fetchone() == (5, 10)
+    finally:
+        conn.close()
+    (folder / "part-0.parquet").unlink()
+    conn = duckdb.connect()
+    conn.execute(f"COPY (SELECT 7 AS id) TO '{folder / 'part-1.parquet'}' (FORMAT parquet)")
+    conn.close()
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        assert conn.execute("SELECT count(*), sum(id) FROM marts.m").fetchone() == (1, 7)
+    finally:
+        conn.close()
+    with pytest.raises(FileNotFoundError, match="no Parquet files"):
+        expose_spark_tables(warehouse, spark, "marts", ["missing"])

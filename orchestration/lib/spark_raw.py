@@ -53,6 +53,32 @@ def export_raw_parquet(warehouse: Path, out: Path, tables: list[str] | None = No
     return counts
 
 
+def expose_spark_tables(warehouse: Path, spark_warehouse: Path, schema: str, tables: list[str]) -> int:
+    """After a build on the local Spark target: ``<schema>.<table>`` of the DuckDB warehouse
+    becomes a view over the Spark table's Parquet files, so that the steps after dbt (quality
+    gates, publication, forecasts, alerts), which read the warehouse, see the Spark marts. A
+    table of an earlier DuckDB build is dropped first. Returns the number of views."""
+    conn = duckdb.connect(str(warehouse))
+    try:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        for name in tables:
+            folder = spark_warehouse / f"{schema}.db" / name
+            if not any(folder.glob("*.parquet")):
+                raise FileNotFoundError(f"{schema}.{name}: no Parquet files in {folder} (not built on Spark?)")
+            kind = conn.execute(
+                "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [schema, name],
+            ).fetchone()
+            if kind and kind[0] == "BASE TABLE":
+                conn.execute(f'DROP TABLE "{schema}"."{name}"')
+            pattern = str(folder / "*.parquet").replace("'", "''")
+            conn.execute(f'CREATE OR REPLACE VIEW "{schema}"."{name}" AS SELECT * FROM read_parquet(\'{pattern}\')')
+    finally:
+        conn.close()
+    log.info("%s %s table(s) of the Spark build exposed as views in %s", len(tables), schema, warehouse)
+    return len(tables)
+
+
 def main(argv: list[str] | None = None) -> int:
     from orchestration.lib.settings import get_settings
 

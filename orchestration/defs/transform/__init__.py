@@ -133,6 +133,8 @@ def build_defs() -> dg.Definitions:
         if settings.dbt.target.startswith("spark"):
             prepare_spark_build(settings, warehouse.path, context.log)
         yield from dbt.cli(build_dbt_args(settings), context=context).stream()
+        if settings.dbt.target == "spark":
+            expose_spark_marts(settings, warehouse.path, context)
 
     return dg.Definitions(
         assets=[dbt_models],
@@ -142,6 +144,17 @@ def build_defs() -> dg.Definitions:
             )
         },
     )
+
+
+def expose_spark_marts(settings: Settings, warehouse_path: str, context: dg.AssetExecutionContext) -> None:
+    """After a build on the local ``spark`` target: the marts it built become views of the
+    warehouse over their Parquet files, for the steps after dbt that read the warehouse."""
+    from orchestration.lib.spark_raw import expose_spark_tables
+
+    marts = sorted(key.path[-1] for key in context.selected_asset_keys if len(key.path) == 2 and key.path[0] == "marts")
+    if marts:
+        expose_spark_tables(Path(warehouse_path), settings.spark_warehouse.absolute(), "marts", marts)
+        context.log.info(f"{len(marts)} Spark marts exposed as views in the warehouse")
 
 
 def prepare_spark_build(settings: Settings, warehouse_path: str, log: Any) -> None:
