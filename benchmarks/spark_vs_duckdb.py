@@ -18,6 +18,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -74,7 +75,7 @@ def dbt_build(target: str, work: Path, env: dict[str, str]) -> tuple[float, str]
     wall = time.monotonic() - t0
     if result.returncode != 0:
         raise SystemExit(f"dbt build --target {target} failed:\n{result.stdout[-6000:]}{result.stderr[-2000:]}")
-    return wall, result.stdout.strip().splitlines()[-1]
+    return wall, re.sub(r"\x1b\[[0-9;]*m", "", result.stdout.strip().splitlines()[-1])
 
 
 def load_average() -> float:
