@@ -196,3 +196,19 @@ def test_spark_marts_are_exposed_as_warehouse_views(tmp_path: Path) -> None:
         conn.close()
     with pytest.raises(FileNotFoundError, match="no Parquet files"):
         expose_spark_tables(warehouse, spark, "marts", ["missing"])
+
+
+def test_the_dbt_target_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from orchestration.lib.settings import get_settings
+
+    monkeypatch.setenv("TRADEWINDS_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert settings.dbt.target == "duckdb"
+    monkeypatch.setenv("TRADEWINDS_DBT__TARGET", "spark_thrift")
+    monkeypatch.setenv("TRADEWINDS_DBT__RAW_PARQUET_PATH", "s3://lake/raw")
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert (settings.dbt.target, settings.dbt.raw_parquet_path) == ("spark_thrift", "s3://lake/raw")
+    assert settings.spark_warehouse == tmp_path / "data" / "spark" / "warehouse"
+    get_settings.cache_clear()

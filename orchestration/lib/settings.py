@@ -188,12 +188,14 @@ class DbtSettings(BaseModel):
 
     ``duckdb`` (default): the warehouse file. ``spark``: Apache Spark (pyspark local mode; the
     ``spark_thrift`` / ``spark_databricks`` targets reach a cluster), reading the raw tables
-    from the Parquet folders under ``raw_parquet_path`` (default ``<data_dir>/spark/raw``),
-    which the dbt asset exports from the warehouse's ``raw`` schema before each build.
+    from the Parquet folders under ``raw_parquet_path`` (default ``<data_dir>/spark/raw``). On
+    ``spark`` the dbt asset exports them from the warehouse's ``raw`` schema before each build;
+    on a cluster target ``raw_parquet_path`` is the lake's raw zone, written by its ingest.
     """
 
     target: str = "duckdb"
-    raw_parquet_path: Path | None = None
+    # A folder, or on a cluster target a URI the cluster reads (s3://..., abfss://...).
+    raw_parquet_path: str | None = None
     spark_warehouse_path: Path | None = None
 
 
@@ -263,7 +265,7 @@ class Settings(BaseSettings):
 
     @property
     def raw_parquet(self) -> Path:
-        return self.dbt.raw_parquet_path or self.data_dir / "spark" / "raw"
+        return Path(self.dbt.raw_parquet_path) if self.dbt.raw_parquet_path else self.data_dir / "spark" / "raw"
 
     @property
     def spark_warehouse(self) -> Path:

@@ -130,8 +130,10 @@ def build_defs() -> dg.Definitions:
         os.environ["TRADEWINDS_WAREHOUSE"] = str(os.path.abspath(warehouse.path))
         if warehouse.threads:
             os.environ["TRADEWINDS_DBT_THREADS"] = str(warehouse.threads)
-        if settings.dbt.target.startswith("spark"):
+        if settings.dbt.target == "spark":
             prepare_spark_build(settings, warehouse.path, context.log)
+        elif settings.dbt.raw_parquet_path:
+            os.environ["TRADEWINDS_RAW_PARQUET"] = settings.dbt.raw_parquet_path
         yield from dbt.cli(build_dbt_args(settings), context=context).stream()
         if settings.dbt.target == "spark":
             expose_spark_marts(settings, warehouse.path, context)
@@ -158,10 +160,9 @@ def expose_spark_marts(settings: Settings, warehouse_path: str, context: dg.Asse
 
 
 def prepare_spark_build(settings: Settings, warehouse_path: str, log: Any) -> None:
-    """Before a build on a Spark target: the raw zone (Parquet per raw table) exported from the
-    warehouse the ingest assets loaded, and the paths dbt's profile reads. A cluster whose ingest
-    writes the raw zone itself sets ``dbt.raw_parquet_path`` to it and needs no export, but the
-    export keeps one machine's warehouse and Spark reading the same rows."""
+    """Before a build on the local ``spark`` target: the raw zone (Parquet per raw table)
+    exported from the warehouse the ingest assets loaded, and the paths dbt's profile reads. On
+    a cluster target the cluster's ingest writes the raw zone (``dbt.raw_parquet_path``)."""
     from orchestration.lib.spark_raw import export_raw_parquet
 
     raw = settings.raw_parquet.absolute()
