@@ -49,7 +49,8 @@
     (delete+insert on the unique key alone would keep them).
 #}
 {% macro delete_window(date_column, lookback_days=0) -%}
-    {%- if is_incremental() and partition_window() -%}
+    {#- Spark overwrites the window's partitions instead (incremental_facts_strategy). -#}
+    {%- if is_incremental() and partition_window() and target.type != 'spark' -%}
         delete from {{ this }} where {{ window_predicate(date_column, lookback_days) }}
     {%- else -%}
         select 1

@@ -187,6 +187,22 @@ class DuckDBSettings(BaseModel):
     validation_chunk_rows: int = Field(default=1_000_000, ge=10_000)
 
 
+class DbtSettings(BaseModel):
+    """Where the dbt marts are built: a target of dbt_project/profiles.yml.
+
+    ``duckdb`` (default): the warehouse file. ``spark``: Apache Spark (pyspark local mode; the
+    ``spark_thrift`` / ``spark_databricks`` targets reach a cluster), reading the raw tables
+    from the Parquet folders under ``raw_parquet_path`` (default ``<data_dir>/spark/raw``). On
+    ``spark`` the dbt asset exports them from the warehouse's ``raw`` schema before each build;
+    on a cluster target ``raw_parquet_path`` is the lake's raw zone, written by its ingest.
+    """
+
+    target: str = "duckdb"
+    # A folder, or on a cluster target a URI the cluster reads (s3://..., abfss://...).
+    raw_parquet_path: str | None = None
+    spark_warehouse_path: Path | None = None
+
+
 class PublishSettings(BaseModel):
     """The BI publication (``orchestration/defs/publish``) under ``publish_path``."""
 
@@ -221,6 +237,7 @@ class Settings(BaseSettings):
     notifiers: NotifierSettings = Field(default_factory=NotifierSettings)
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)
+    dbt: DbtSettings = Field(default_factory=DbtSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -249,6 +266,14 @@ class Settings(BaseSettings):
     @property
     def outbox(self) -> Path:
         return self.outbox_path or self.data_dir / "outbox" / "alerts.jsonl"
+
+    @property
+    def raw_parquet(self) -> Path:
+        return Path(self.dbt.raw_parquet_path) if self.dbt.raw_parquet_path else self.data_dir / "spark" / "raw"
+
+    @property
+    def spark_warehouse(self) -> Path:
+        return self.dbt.spark_warehouse_path or self.data_dir / "spark" / "warehouse"
 
     @property
     def published(self) -> Path:

@@ -162,7 +162,7 @@ def dbt_executable() -> str:
 def dbt_project() -> DbtProject:
     """The one cached DbtProject; its manifest is prepared when missing (a dbt parse)."""
     dbt_executable()
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=get_settings().dbt.target)
     if not project.manifest_path.exists():
         project.preparer.prepare(project)
     else:
@@ -202,15 +202,51 @@ def build_defs() -> dg.Definitions:
     )
     def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
         # dbt runs in its own process; its profile reads the warehouse path from the environment.
+        settings = get_settings()
         os.environ["TRADEWINDS_WAREHOUSE"] = str(os.path.abspath(warehouse.path))
         if warehouse.threads:
             os.environ["TRADEWINDS_DBT_THREADS"] = str(warehouse.threads)
         if warehouse.memory_limit:
             os.environ["TRADEWINDS_DUCKDB_MEMORY_LIMIT"] = warehouse.memory_limit
-        invocation = dbt.cli(build_dbt_args(get_settings()), context=context)
+        if settings.dbt.target == "spark":
+            prepare_spark_build(settings, warehouse.path, context.log)
+        elif settings.dbt.raw_parquet_path:
+            os.environ["TRADEWINDS_RAW_PARQUET"] = settings.dbt.raw_parquet_path
+        invocation = dbt.cli(build_dbt_args(settings), context=context)
         yield from invocation.stream()
         keep_partial_parse(invocation.target_path, project.target_path)
+        if settings.dbt.target == "spark":
+            expose_spark_marts(settings, warehouse.path, context)
 
     return dg.Definitions(
-        assets=[dbt_models], resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable())}
+        assets=[dbt_models],
+        resources={
+            "dbt": DbtCliResource(
+                project_dir=project, dbt_executable=dbt_executable(), target=get_settings().dbt.target
+            )
+        },
     )
+
+
+def expose_spark_marts(settings: Settings, warehouse_path: str, context: dg.AssetExecutionContext) -> None:
+    """After a build on the local ``spark`` target: the marts it built become views of the
+    warehouse over their Parquet files, for the steps after dbt that read the warehouse."""
+    from orchestration.lib.spark_raw import expose_spark_tables
+
+    marts = sorted(key.path[-1] for key in context.selected_asset_keys if len(key.path) == 2 and key.path[0] == "marts")
+    if marts:
+        expose_spark_tables(Path(warehouse_path), settings.spark_warehouse.absolute(), "marts", marts)
+        context.log.info(f"{len(marts)} Spark marts exposed as views in the warehouse")
+
+
+def prepare_spark_build(settings: Settings, warehouse_path: str, log: Any) -> None:
+    """Before a build on the local ``spark`` target: the raw zone (Parquet per raw table)
+    exported from the warehouse the ingest assets loaded, and the paths dbt's profile reads. On
+    a cluster target the cluster's ingest writes the raw zone (``dbt.raw_parquet_path``)."""
+    from orchestration.lib.spark_raw import export_raw_parquet
+
+    raw = settings.raw_parquet.absolute()
+    counts = export_raw_parquet(Path(warehouse_path), raw)
+    log.info(f"raw zone for Spark: {len(counts)} tables, {sum(counts.values())} rows -> {raw}")
+    os.environ["TRADEWINDS_RAW_PARQUET"] = str(raw)
+    os.environ["TRADEWINDS_SPARK_WAREHOUSE"] = str(settings.spark_warehouse.absolute())

@@ -7,7 +7,7 @@ with
 
 snapshot as (
 
-    select * from {{ ref('snap_policy__de_minimis') }}
+    select * from {{ policy_history('snap_policy__de_minimis', 'stg_policy__de_minimis') }}
 
 ),
 

@@ -6,7 +6,7 @@ with
 
 snapshot as (
 
-    select * from {{ ref('snap_policy__digital_services_taxes') }}
+    select * from {{ policy_history('snap_policy__digital_services_taxes', 'stg_policy__digital_services_taxes') }}
 
 ),
 

@@ -7,7 +7,7 @@ with
 
 snapshot as (
 
-    select * from {{ ref('snap_policy__duty_rates') }}
+    select * from {{ policy_history('snap_policy__duty_rates', 'stg_policy__duty_rates') }}
 
 ),
 

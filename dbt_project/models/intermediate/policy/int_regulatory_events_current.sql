@@ -6,7 +6,7 @@ with
 
 snapshot as (
 
-    select * from {{ ref('snap_policy__regulatory_events') }}
+    select * from {{ policy_history('snap_policy__regulatory_events', 'stg_policy__regulatory_events') }}
 
 ),
 

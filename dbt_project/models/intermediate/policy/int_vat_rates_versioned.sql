@@ -8,7 +8,7 @@ with
 
 snapshot as (
 
-    select * from {{ ref('snap_policy__vat_rates') }}
+    select * from {{ policy_history('snap_policy__vat_rates', 'stg_policy__vat_rates') }}
 
 ),
 

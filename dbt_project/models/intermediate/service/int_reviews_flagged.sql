@@ -7,7 +7,8 @@
     config(
         materialized='incremental',
         unique_key='review_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=incremental_facts_strategy(),
+        partition_by=incremental_facts_partition_by('review_date'),
         on_schema_change='fail',
         full_refresh=window_full_refresh(),
         pre_hook="{{ delete_window('review_date') }}"

@@ -11,7 +11,8 @@
     config(
         materialized='incremental',
         unique_key='ticket_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=incremental_facts_strategy(),
+        partition_by=incremental_facts_partition_by('ticket_date'),
         on_schema_change='fail',
         full_refresh=window_full_refresh(),
         pre_hook="{{ delete_window('ticket_date', var('tickets_restatement_days', 45) | int) }}"

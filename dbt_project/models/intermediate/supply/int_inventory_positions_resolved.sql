@@ -67,7 +67,8 @@ final as (
         positions.inbound_units,
         positions.replenishment_lead_time_days,
         coalesce(demand.units_28d, 0) as units_28d,
-        coalesce(demand.units_28d, 0) / 28.0 as avg_daily_units_28d
+        -- In double on every engine (Spark would divide decimals, rounded to 6 places).
+        cast(coalesce(demand.units_28d, 0) as {{ type_double() }}) / 28.0 as avg_daily_units_28d
     from positions
     left join demand
         on

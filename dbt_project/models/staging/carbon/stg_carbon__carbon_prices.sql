@@ -10,9 +10,9 @@ renamed as (
 
     select
         -- ids
-        cast(scheme as varchar) as scheme,
+        cast(scheme as {{ dbt.type_string() }}) as scheme,
         -- strings
-        cast(currency as varchar) as currency,
+        cast(currency as {{ dbt.type_string() }}) as currency,
         -- numerics
         cast(price as {{ type_double() }}) as price_per_tonne_local,
         -- dates

@@ -10,10 +10,10 @@ renamed as (
 
     select
         -- ids
-        cast(hs_prefix as varchar) as hs_prefix,
+        cast(hs_prefix as {{ dbt.type_string() }}) as hs_prefix,
         -- strings
-        cast(sector as varchar) as sector,
-        cast(source as varchar) as source,
+        cast(sector as {{ dbt.type_string() }}) as sector,
+        cast(source as {{ dbt.type_string() }}) as source,
         -- numerics
         cast(default_kg_co2e_per_kg as {{ type_double() }}) as default_kg_co2e_per_kg,
         -- loader metadata

@@ -10,15 +10,15 @@ renamed as (
 
     select
         -- ids
-        cast(lane_id as varchar) as lane_id,
-        cast(mode as varchar) as mode,
+        cast(lane_id as {{ dbt.type_string() }}) as lane_id,
+        cast(mode as {{ dbt.type_string() }}) as mode,
         -- strings
-        cast(origin_country as varchar) as origin_country,
-        cast(origin_port as varchar) as origin_port,
-        cast(destination_country as varchar) as destination_country,
-        cast(destination_port as varchar) as destination_port,
-        cast(rate_unit as varchar) as rate_unit,
-        cast(currency as varchar) as currency,
+        cast(origin_country as {{ dbt.type_string() }}) as origin_country,
+        cast(origin_port as {{ dbt.type_string() }}) as origin_port,
+        cast(destination_country as {{ dbt.type_string() }}) as destination_country,
+        cast(destination_port as {{ dbt.type_string() }}) as destination_port,
+        cast(rate_unit as {{ dbt.type_string() }}) as rate_unit,
+        cast(currency as {{ dbt.type_string() }}) as currency,
         -- numerics
         cast(rate as {{ type_double() }}) as rate_local,
         cast(transit_days as {{ type_double() }}) as transit_days,

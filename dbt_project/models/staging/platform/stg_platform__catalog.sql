@@ -10,18 +10,18 @@ renamed as (
 
     select
         -- ids
-        cast(sku as varchar) as sku,
-        cast(supplier_id as varchar) as supplier_id,
+        cast(sku as {{ dbt.type_string() }}) as sku,
+        cast(supplier_id as {{ dbt.type_string() }}) as supplier_id,
         -- strings
-        cast(title as varchar) as title,
-        cast(category as varchar) as category,
-        cast(cost_currency as varchar) as cost_currency,
-        cast(hs_code as varchar) as hs_code,
-        cast(origin_country as varchar) as origin_country,
-        cast(supplier_country as varchar) as supplier_country,
-        cast(voltage as varchar) as voltage,
-        cast(plug_type as varchar) as plug_type,
-        cast(doc_languages as varchar) as doc_languages,
+        cast(title as {{ dbt.type_string() }}) as title,
+        cast(category as {{ dbt.type_string() }}) as category,
+        cast(cost_currency as {{ dbt.type_string() }}) as cost_currency,
+        cast(hs_code as {{ dbt.type_string() }}) as hs_code,
+        cast(origin_country as {{ dbt.type_string() }}) as origin_country,
+        cast(supplier_country as {{ dbt.type_string() }}) as supplier_country,
+        cast(voltage as {{ dbt.type_string() }}) as voltage,
+        cast(plug_type as {{ dbt.type_string() }}) as plug_type,
+        cast(doc_languages as {{ dbt.type_string() }}) as doc_languages,
         -- numerics
         cast(unit_cost as {{ type_double() }}) as unit_cost_local,
         cast(weight_kg as {{ type_double() }}) as weight_kg,

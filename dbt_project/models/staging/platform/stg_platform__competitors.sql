@@ -10,11 +10,11 @@ renamed as (
 
     select
         -- ids
-        cast(sku as varchar) as sku,
-        cast(marketplace as varchar) as marketplace,
-        cast(destination_country as varchar) as destination_country,
+        cast(sku as {{ dbt.type_string() }}) as sku,
+        cast(marketplace as {{ dbt.type_string() }}) as marketplace,
+        cast(destination_country as {{ dbt.type_string() }}) as destination_country,
         -- strings
-        cast(currency as varchar) as currency,
+        cast(currency as {{ dbt.type_string() }}) as currency,
         -- numerics
         cast(sellers_on_listing as integer) as sellers_on_listing,
         cast(competitor_median_price as {{ type_double() }}) as competitor_median_price_local,

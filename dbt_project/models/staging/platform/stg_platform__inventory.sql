@@ -10,10 +10,10 @@ renamed as (
 
     select
         -- ids
-        cast(sku as varchar) as sku,
-        cast(warehouse_id as varchar) as warehouse_id,
+        cast(sku as {{ dbt.type_string() }}) as sku,
+        cast(warehouse_id as {{ dbt.type_string() }}) as warehouse_id,
         -- strings
-        cast(destination_country as varchar) as destination_country,
+        cast(destination_country as {{ dbt.type_string() }}) as destination_country,
         -- numerics
         cast(on_hand_units as integer) as on_hand_units,
         cast(inbound_units as integer) as inbound_units,

@@ -10,13 +10,13 @@ renamed as (
 
     select
         -- ids
-        cast(order_line_id as varchar) as order_line_id,
-        cast(order_id as varchar) as order_id,
-        cast(sku as varchar) as sku,
+        cast(order_line_id as {{ dbt.type_string() }}) as order_line_id,
+        cast(order_id as {{ dbt.type_string() }}) as order_id,
+        cast(sku as {{ dbt.type_string() }}) as sku,
         -- strings
-        cast(marketplace as varchar) as marketplace,
-        cast(destination_country as varchar) as destination_country,
-        cast(currency as varchar) as currency,
+        cast(marketplace as {{ dbt.type_string() }}) as marketplace,
+        cast(destination_country as {{ dbt.type_string() }}) as destination_country,
+        cast(currency as {{ dbt.type_string() }}) as currency,
         -- numerics
         cast(quantity as integer) as quantity,
         cast(unit_price as {{ type_double() }}) as unit_price_local,

@@ -10,12 +10,12 @@ renamed as (
 
     select
         -- ids
-        cast(return_id as varchar) as return_id,
-        cast(order_line_id as varchar) as order_line_id,
-        cast(sku as varchar) as sku,
+        cast(return_id as {{ dbt.type_string() }}) as return_id,
+        cast(order_line_id as {{ dbt.type_string() }}) as order_line_id,
+        cast(sku as {{ dbt.type_string() }}) as sku,
         -- strings
-        cast(destination_country as varchar) as destination_country,
-        cast(reason as varchar) as reason,
+        cast(destination_country as {{ dbt.type_string() }}) as destination_country,
+        cast(reason as {{ dbt.type_string() }}) as reason,
         -- numerics
         cast(quantity as integer) as quantity,
         -- timestamps

@@ -10,13 +10,13 @@ renamed as (
 
     select
         -- ids
-        cast(review_id as varchar) as review_id,
-        cast(sku as varchar) as sku,
+        cast(review_id as {{ dbt.type_string() }}) as review_id,
+        cast(sku as {{ dbt.type_string() }}) as sku,
         -- strings
-        cast(marketplace as varchar) as marketplace,
-        cast(destination_country as varchar) as destination_country,
-        cast(topic as varchar) as topic,
-        cast(language as varchar) as language,
+        cast(marketplace as {{ dbt.type_string() }}) as marketplace,
+        cast(destination_country as {{ dbt.type_string() }}) as destination_country,
+        cast(topic as {{ dbt.type_string() }}) as topic,
+        cast(language as {{ dbt.type_string() }}) as language,
         -- numerics
         cast(rating as integer) as rating,
         -- timestamps

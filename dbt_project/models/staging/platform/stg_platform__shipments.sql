@@ -10,14 +10,14 @@ renamed as (
 
     select
         -- ids
-        cast(shipment_id as varchar) as shipment_id,
-        cast(sku as varchar) as sku,
-        cast(lane_id as varchar) as lane_id,
+        cast(shipment_id as {{ dbt.type_string() }}) as shipment_id,
+        cast(sku as {{ dbt.type_string() }}) as sku,
+        cast(lane_id as {{ dbt.type_string() }}) as lane_id,
         -- strings
-        cast(mode as varchar) as mode,
-        cast(origin_country as varchar) as origin_country,
-        cast(destination_country as varchar) as destination_country,
-        cast(currency as varchar) as currency,
+        cast(mode as {{ dbt.type_string() }}) as mode,
+        cast(origin_country as {{ dbt.type_string() }}) as origin_country,
+        cast(destination_country as {{ dbt.type_string() }}) as destination_country,
+        cast(currency as {{ dbt.type_string() }}) as currency,
         -- numerics
         cast(units as integer) as units,
         cast(gross_weight_kg as {{ type_double() }}) as gross_weight_kg,

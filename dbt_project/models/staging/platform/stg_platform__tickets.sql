@@ -10,17 +10,17 @@ renamed as (
 
     select
         -- ids
-        cast(ticket_id as varchar) as ticket_id,
-        cast(order_id as varchar) as order_id,
-        cast(sku as varchar) as sku,
+        cast(ticket_id as {{ dbt.type_string() }}) as ticket_id,
+        cast(order_id as {{ dbt.type_string() }}) as order_id,
+        cast(sku as {{ dbt.type_string() }}) as sku,
         -- strings
-        cast(marketplace as varchar) as marketplace,
-        cast(destination_country as varchar) as destination_country,
-        cast(channel as varchar) as channel,
-        cast(buyer_language as varchar) as buyer_language,
-        cast(response_language as varchar) as response_language,
-        cast(topic as varchar) as topic,
-        cast(handled_by as varchar) as handled_by,
+        cast(marketplace as {{ dbt.type_string() }}) as marketplace,
+        cast(destination_country as {{ dbt.type_string() }}) as destination_country,
+        cast(channel as {{ dbt.type_string() }}) as channel,
+        cast(buyer_language as {{ dbt.type_string() }}) as buyer_language,
+        cast(response_language as {{ dbt.type_string() }}) as response_language,
+        cast(topic as {{ dbt.type_string() }}) as topic,
+        cast(handled_by as {{ dbt.type_string() }}) as handled_by,
         -- numerics
         cast(contacts as integer) as contacts,
         cast(csat as integer) as csat,

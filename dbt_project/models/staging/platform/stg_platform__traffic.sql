@@ -10,9 +10,9 @@ renamed as (
 
     select
         -- ids
-        cast(sku as varchar) as sku,
-        cast(marketplace as varchar) as marketplace,
-        cast(destination_country as varchar) as destination_country,
+        cast(sku as {{ dbt.type_string() }}) as sku,
+        cast(marketplace as {{ dbt.type_string() }}) as marketplace,
+        cast(destination_country as {{ dbt.type_string() }}) as destination_country,
         -- numerics
         cast(sessions as integer) as sessions,
         cast(page_views as integer) as page_views,

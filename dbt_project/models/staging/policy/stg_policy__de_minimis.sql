@@ -10,11 +10,11 @@ renamed as (
 
     select
         -- ids
-        cast(country_code as varchar) as country_code,
-        cast(applies_to as varchar) as applies_to,
+        cast(country_code as {{ dbt.type_string() }}) as country_code,
+        cast(applies_to as {{ dbt.type_string() }}) as applies_to,
         -- strings
-        cast(currency as varchar) as currency,
-        cast(source as varchar) as source,
+        cast(currency as {{ dbt.type_string() }}) as currency,
+        cast(source as {{ dbt.type_string() }}) as source,
         -- numerics
         cast(threshold_amount as {{ type_double() }}) as threshold_amount_local,
         -- dates

@@ -10,10 +10,10 @@ renamed as (
 
     select
         -- ids
-        cast(country_code as varchar) as country_code,
+        cast(country_code as {{ dbt.type_string() }}) as country_code,
         -- strings
-        cast(scope as varchar) as scope,
-        cast(source as varchar) as source,
+        cast(scope as {{ dbt.type_string() }}) as scope,
+        cast(source as {{ dbt.type_string() }}) as source,
         -- numerics
         cast(rate_pct as {{ type_double() }}) as dst_rate_pct,
         -- dates

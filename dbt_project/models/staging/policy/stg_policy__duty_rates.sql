@@ -10,15 +10,15 @@ renamed as (
 
     select
         -- ids
-        cast(destination_country as varchar) as destination_country,
-        cast(commodity_code as varchar) as commodity_code,
+        cast(destination_country as {{ dbt.type_string() }}) as destination_country,
+        cast(commodity_code as {{ dbt.type_string() }}) as commodity_code,
         -- strings
-        cast(hs6 as varchar) as hs6,
-        cast(description as varchar) as description,
-        cast(rate_text as varchar) as rate_text,
-        cast(specific_currency as varchar) as specific_currency,
-        cast(specific_unit as varchar) as specific_unit,
-        cast(source as varchar) as source,
+        cast(hs6 as {{ dbt.type_string() }}) as hs6,
+        cast(description as {{ dbt.type_string() }}) as description,
+        cast(rate_text as {{ dbt.type_string() }}) as rate_text,
+        cast(specific_currency as {{ dbt.type_string() }}) as specific_currency,
+        cast(specific_unit as {{ dbt.type_string() }}) as specific_unit,
+        cast(source as {{ dbt.type_string() }}) as source,
         -- numerics
         cast(ad_valorem_pct as {{ type_double() }}) as ad_valorem_pct,
         cast(specific_amount as {{ type_double() }}) as specific_amount_local,

@@ -10,7 +10,7 @@ renamed as (
 
     select
         -- ids
-        cast(currency as varchar) as currency,
+        cast(currency as {{ dbt.type_string() }}) as currency,
         -- numerics
         cast(units_per_usd as {{ type_double() }}) as units_per_usd,
         -- dates

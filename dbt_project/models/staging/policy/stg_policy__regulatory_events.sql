@@ -10,12 +10,12 @@ renamed as (
 
     select
         -- ids
-        cast(event_id as varchar) as event_id,
+        cast(event_id as {{ dbt.type_string() }}) as event_id,
         -- strings
-        cast(country_code as varchar) as country_code,
-        cast(hs_scope as varchar) as hs_scope,
-        cast(kind as varchar) as kind,
-        cast(summary as varchar) as summary,
+        cast(country_code as {{ dbt.type_string() }}) as country_code,
+        cast(hs_scope as {{ dbt.type_string() }}) as hs_scope,
+        cast(kind as {{ dbt.type_string() }}) as kind,
+        cast(summary as {{ dbt.type_string() }}) as summary,
         -- numerics
         cast(new_rate_pct as {{ type_double() }}) as new_rate_pct,
         -- dates

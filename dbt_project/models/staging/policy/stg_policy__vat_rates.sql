@@ -10,9 +10,9 @@ renamed as (
 
     select
         -- ids
-        cast(country_code as varchar) as country_code,
+        cast(country_code as {{ dbt.type_string() }}) as country_code,
         -- strings
-        cast(source as varchar) as source,
+        cast(source as {{ dbt.type_string() }}) as source,
         -- numerics
         cast(standard_rate_pct as {{ type_double() }}) as standard_rate_pct,
         cast(reduced_rate_pct as {{ type_double() }}) as reduced_rate_pct,
