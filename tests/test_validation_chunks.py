@@ -7,6 +7,7 @@ of the key that fall in different chunks are counted over all rows in DuckDB.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -93,3 +94,47 @@ def test_good_rows_in_chunks_pass() -> None:
         outcome, _ = validate_query("raw_orders", conn, "SELECT * FROM orders", chunk_rows=CHUNK)
     assert outcome.success, outcome.summary()
     assert outcome.rows == ROWS
+
+
+def service_days(conn: duckdb.DuckDBPyConnection, days: int) -> dt.date:
+    """``marts.service_market_daily`` with 4 good rows a day over ``days`` days; returns the last day."""
+    from tests.test_quality import mart_frame
+
+    good = mart_frame("service_market_daily").iloc[[0]]
+    last = dt.date(2025, 6, 30)
+    rows = []
+    for i in range(days):
+        for country, channel in (("BR", "chat"), ("BR", "email"), ("DE", "chat"), ("DE", "email")):
+            rows.append({**good.iloc[0].to_dict(), "destination_country": country, "channel": channel,
+                         "ticket_date": pd.Timestamp(last - dt.timedelta(days=i))})  # fmt: skip
+    frame = pd.DataFrame(rows).astype(good.dtypes.to_dict())
+    conn.register("frame", frame)
+    conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    conn.execute("CREATE OR REPLACE TABLE marts.service_market_daily AS SELECT * FROM frame")
+    conn.unregister("frame")
+    return last
+
+
+@pytest.mark.parametrize(
+    ("baseline", "as_of_lag", "failing"),
+    [
+        (12_000, 0, set()),  # within the band and fresh: no chunk may fail the band on its part of the rows
+        (40_000, 0, {("expect_table_row_count_to_be_between", (), "critical")}),  # lost most rows: blocks
+        (4_000, 0, {("expect_table_row_count_to_be_between", (), "warning")}),  # grew: warns
+        (12_000, 30, {("expect_column_max_to_be_between", ("ticket_date",), "warning")}),  # stale
+    ],
+)
+def test_band_and_freshness_are_judged_on_all_rows(baseline: int, as_of_lag: int, failing: set) -> None:
+    from orchestration.defs.quality.checks import mart_parameters
+
+    with duckdb.connect() as conn:
+        last = service_days(conn, 3_000)  # 12,000 rows
+        params, _ = mart_parameters(
+            "service_market_daily", as_of=last + dt.timedelta(days=as_of_lag), baseline_rows=baseline, band=0.5
+        )
+        sql = "SELECT * FROM marts.service_market_daily"
+        whole, _ = validate_query("mart_service_market_daily", conn, sql, chunk_rows=50_000, parameters=params)
+        chunked, _ = validate_query("mart_service_market_daily", conn, sql, chunk_rows=CHUNK, parameters=params)
+    for outcome in (whole, chunked):
+        assert {(f.expectation_type, f.columns, f.severity) for f in outcome.failures} == failing, outcome.summary()
+        assert outcome.rows == 12_000
