@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -45,8 +46,9 @@ def nightly(tmp_path_factory: pytest.TempPathFactory):
     previous = apply_env({**SAMPLE_ENV, "TRADEWINDS_DATA_DIR": str(data)})
     instance = dg.DagsterInstance.ephemeral()
     try:
+        started = time.time()
         result = run_range(get_settings().sample.resolved_start_date(), SAMPLE_END, instance)
-        yield {"result": result, "data": data, "instance": instance}
+        yield {"result": result, "data": data, "instance": instance, "started": started}
     finally:
         restore_env(previous)
 
@@ -67,6 +69,14 @@ def test_full_nightly_run_succeeds(nightly):
     assert ALERT in materialized
     for mart in ("selection_sku_market", "service_market_daily", "risk_lane_weekly", "demand_sku_market_daily"):
         assert dg.AssetKey(["marts", mart]) in materialized
+
+
+def test_the_build_leaves_its_parse_state_for_the_next_night(nightly):
+    """dbt's partial_parse.msgpack of tonight's build (nightly vars, warehouse path) is the project's now."""
+    from orchestration.defs.transform import DBT_PROJECT_DIR
+
+    state = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    assert state.is_file() and state.stat().st_mtime >= nightly["started"]
 
 
 def test_every_gate_passed(nightly):

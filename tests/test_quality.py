@@ -1723,7 +1723,11 @@ print("attempts", attempts)
 """
     env = {**os.environ, "TRADEWINDS_DATA_DIR": str(tmp_path)}
     env.pop("GX_ANALYTICS_ENABLED", None)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, env=env)
+    # A script file, not `python -c`: with pyspark installed (the Spark test), GX imports pyspark's
+    # connect module, which takes a `-c` main module for a doctest run and exits 0 on the spot.
+    script = tmp_path / "gx_offline.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=PROJECT_ROOT, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "attempts []" in out.stdout
 

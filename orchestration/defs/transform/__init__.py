@@ -214,7 +214,7 @@ def build_defs() -> dg.Definitions:
             os.environ["TRADEWINDS_RAW_PARQUET"] = settings.dbt.raw_parquet_path
         invocation = dbt.cli(build_dbt_args(settings), context=context)
         yield from invocation.stream()
-        keep_partial_parse(invocation.target_path, project.target_path)
+        keep_partial_parse(invocation.target_path, project.project_dir / project.target_path)
         if settings.dbt.target == "spark":
             expose_spark_marts(settings, warehouse.path, context)
 
