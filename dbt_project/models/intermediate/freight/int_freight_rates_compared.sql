@@ -92,8 +92,10 @@ final as (
         rate_4w_ago_usd,
         round(100 * ({{ safe_divide('rate_usd', 'rate_4w_ago_usd') }} - 1), 4) as change_4w_pct,
         weeks_12w,
-        round(mean_12w_usd, 4) as mean_12w_usd,
-        round(stddev_12w_usd, 4) as stddev_12w_usd,
+        -- Through decimal(24, 8) first: float sums in a parallel window may differ in the last bits
+        -- between two builds, which flipped values exactly half-way at the 4th decimal.
+        cast(round(cast(mean_12w_usd as decimal(24, 8)), 4) as double) as mean_12w_usd,
+        cast(round(cast(stddev_12w_usd as decimal(24, 8)), 4) as double) as stddev_12w_usd,
         round({{ safe_divide('stddev_12w_usd', 'mean_12w_usd') }}, 6) as volatility_cv_12w,
         case
             when weeks_12w >= {{ var('freight_zscore_min_weeks', 8) }}
