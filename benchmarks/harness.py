@@ -397,34 +397,15 @@ def markdown(results: dict[str, object]) -> str:
                 f"| {entry['scale']:g} | {label}{'' if night['succeeded'] else ' (FAILED)'} | {night['wall_seconds']} | "
                 f"{night['peak_rss_mib']} | {cells} | {other} | {night['load_average_before'][0]} |"
             )
-    lines += [
-        "",
-        "Rows per second by stage (full night):",
-        "",
-        "| SF | " + " | ".join(STAGES) + " |",
-        "|---|" + "---:|" * len(STAGES),
-    ]
-    for entry in results["scales"]:
-        stages = entry["full"].get("stages", {})
-        lines.append(
-            f"| {entry['scale']:g} | "
-            + " | ".join(str(stages.get(s, {}).get("rows_per_second", "")) for s in STAGES)
-            + " |"
-        )
-    lines += [
-        "",
-        "Peak memory (MiB, whole process tree) by stage (full night):",
-        "",
-        "| SF | " + " | ".join(STAGES) + " |",
-        "|---|" + "---:|" * len(STAGES),
-    ]
-    for entry in results["scales"]:
-        stages = entry["full"].get("stages", {})
-        lines.append(
-            f"| {entry['scale']:g} | "
-            + " | ".join(str(stages.get(s, {}).get("peak_rss_mib", "")) for s in STAGES)
-            + " |"
-        )
+    for title, key in (
+        ("Rows per second by stage (full night):", "rows_per_second"),
+        ("Peak memory (MiB, whole process tree) by stage (full night):", "peak_rss_mib"),
+    ):
+        lines += ["", title, "", "| SF | " + " | ".join(STAGES) + " |", "|---|" + "---:|" * len(STAGES)]
+        for entry in results["scales"]:
+            stages = entry["full"].get("stages", {})
+            cells = " | ".join(str(stages.get(s, {}).get(key, "")) for s in STAGES)
+            lines.append(f"| {entry['scale']:g} | {cells} |")
     lines += [
         "",
         "| SF | incremental / full | dbt stage s | bare DuckDB s | dbt stage / bare | mart rows (bare) |",
