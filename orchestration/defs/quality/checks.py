@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,15 +220,22 @@ def validate_mart(
     return outcome
 
 
-def _mart_baseline(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, run_id: str) -> int | None:
-    """The mart's rows at the latest earlier evaluation of its check whose lower band held."""
+def _earlier_evaluations(
+    instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, run_id: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(run id, metadata values) of the check's latest evaluations (up to 20) in runs other than ``run_id``."""
     from orchestration.defs.quality.gating import GateLedger
 
     for record in GateLedger(instance).history(check_key, limit=20):
         evaluation = record.event.dagster_event.event_specific_data if record.event else None
         if evaluation is None or record.run_id == run_id:
             continue
-        meta = {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
+        yield record.run_id, {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
+
+
+def _mart_baseline(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, run_id: str) -> int | None:
+    """The mart's rows at the latest earlier evaluation of its check whose lower band held."""
+    for _run, meta in _earlier_evaluations(instance, check_key, run_id):
         rows = meta.get("rows_validated")
         if isinstance(rows, int) and meta.get("band_low_ok") is True:
             return rows
@@ -388,16 +395,10 @@ def _run_last_day(tags: Mapping[str, str]) -> dt.date | None:
 
 def _baseline(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, run_id: str) -> LoadBaseline | None:
     """The latest previous load this check judged not truncated (its lower band held)."""
-    from orchestration.defs.quality.gating import GateLedger
-
-    for record in GateLedger(instance).history(check_key, limit=20):
-        evaluation = record.event.dagster_event.event_specific_data if record.event else None
-        if evaluation is None or record.run_id == run_id:
-            continue
-        meta = {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
+    for record_run, meta in _earlier_evaluations(instance, check_key, run_id):
         rows, days = meta.get("rows_in_load"), meta.get("expected_days")
         if isinstance(rows, int) and isinstance(days, int) and days > 0 and meta.get("band_low_ok") is True:
-            return LoadBaseline(record.run_id, rows, days)
+            return LoadBaseline(record_run, rows, days)
     return None
 
 
