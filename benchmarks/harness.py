@@ -43,6 +43,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+# DuckDB's memory limit for every connection of the night (settings duckdb.memory_limit), --duckdb-memory-limit.
+MEMORY_LIMIT: str | None = None
 STAGES = ("ingest", "dbt", "gates", "forecasts", "alerts", "publish")
 log = logging.getLogger("benchmarks.harness")
 
@@ -138,6 +140,7 @@ def run_night(data: Path, scale: float, end: dt.date, label: str) -> dict[str, o
     """Run README command 1 once and fold its Dagster step events into stages."""
     env = {
         **os.environ,
+        **({"TRADEWINDS_DUCKDB__MEMORY_LIMIT": MEMORY_LIMIT} if MEMORY_LIMIT else {}),
         "TRADEWINDS_DATA_DIR": str(data),
         "TRADEWINDS_SAMPLE__SCALE": str(scale),
         "TRADEWINDS_SAMPLE__END_DATE": end.isoformat(),
@@ -375,7 +378,8 @@ def markdown(results: dict[str, object]) -> str:
         "",
         f"Machine: {results['machine']['cpus']} CPUs ({results['machine']['cpu']}), {results['machine']['mem_gib']} GiB, "
         f"Python {results['machine']['python']}, DuckDB {results['machine']['duckdb']}. Measured {results['measured_at']}; "
-        "load averages before/after each night are in harness.json (other developers share this machine).",
+        "load averages before/after each night are in harness.json (other developers share this machine). "
+        f"DuckDB memory limit: {results.get('duckdb_memory_limit') or 'DuckDB default (80% of RAM)'}.",
         "",
         "`.venv/bin/python benchmarks/harness.py --scales "
         + " ".join(f"{s['scale']:g}" for s in results["scales"])
@@ -434,11 +438,19 @@ def main() -> int:
     parser.add_argument("--no-incremental", action="store_true")
     parser.add_argument("--no-bare", action="store_true")
     parser.add_argument("--out", default="harness", help="results file stem under benchmarks/results/")
+    parser.add_argument(
+        "--duckdb-memory-limit",
+        default="2GB",
+        help="settings duckdb.memory_limit for the nights (DuckDB's buffer pool; '' for DuckDB's default, 80%% of RAM)",
+    )
     args = parser.parse_args()
+    global MEMORY_LIMIT
+    MEMORY_LIMIT = args.duckdb_memory_limit or None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     results: dict[str, object] = {
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
+        "duckdb_memory_limit": MEMORY_LIMIT,
         "scales": [],
     }
     ok = True
