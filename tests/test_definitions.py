@@ -6,7 +6,15 @@ import json
 
 import dagster as dg
 
-from orchestration.defs.transform import TradewindsTranslator, build_dbt_args, group_from_path, model_schema
+from orchestration.defs.transform import (
+    TradewindsTranslator,
+    build_dbt_args,
+    group_from_path,
+    model_schema,
+    prune_invocations,
+    run_window,
+    window_env,
+)
 from orchestration.lib.schemas import RAW_TABLES
 from orchestration.lib.settings import Settings
 
@@ -83,15 +91,31 @@ def test_translator_keys_and_groups_come_from_dbt_metadata():
 def test_dbt_command_carries_thresholds_from_settings(monkeypatch):
     monkeypatch.setenv("TRADEWINDS_THRESHOLDS__FREIGHT_SPIKE_WOW_PCT", "30")
     args = build_dbt_args(Settings())
-    assert args[0] == "build" and args[1] == "--vars"
-    assert json.loads(args[2])["freight_spike_wow_pct"] == 30
+    assert args[0] == "build" and args[-2] == "--vars"
+    assert json.loads(args[-1])["freight_spike_wow_pct"] == 30
+
+
+def test_dbt_build_gets_the_run_window_and_skips_unit_tests():
+    """The run's days reach dbt as the incremental models' window; unit tests stay in CI."""
+    start, end = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+    assert run_window({start: "2025-06-01", end: "2025-06-30"}) == ("2025-06-01", "2025-06-30")
+    assert run_window({"dagster/partition": "2025-06-30"}) == ("2025-06-30", "2025-06-30")
+    assert run_window({"team": "data-engineering"}) is None
+    assert window_env(("2025-06-29", "2025-06-30")) == {
+        "TRADEWINDS_DBT_MIN_DATE": "2025-06-29",
+        "TRADEWINDS_DBT_MAX_DATE": "2025-06-30",
+    }
+    # No window: both cleared, so a window of an earlier run in this process never leaks.
+    assert window_env(None) == {"TRADEWINDS_DBT_MIN_DATE": "", "TRADEWINDS_DBT_MAX_DATE": ""}
+    args = build_dbt_args(Settings())
+    assert args[args.index("--exclude-resource-type") + 1] == "unit_test"
 
 
 def test_every_threshold_dbt_reads_comes_from_settings(monkeypatch):
     """Alerts recompute from settings; the marts' flags must use the same thresholds."""
     monkeypatch.setenv("TRADEWINDS_THRESHOLDS__TRANSIT_DELAY_HOURS", "72")
     monkeypatch.setenv("TRADEWINDS_THRESHOLDS__SUPPLIER_CONCENTRATION_SHARE", "0.9")
-    passed = json.loads(build_dbt_args(Settings())[2])
+    passed = json.loads(build_dbt_args(Settings())[-1])
     assert passed["transit_delay_hours"] == 72
     assert passed["supplier_concentration_share"] == 0.9
     assert passed["tickets_restatement_days"] == 45
@@ -118,3 +142,21 @@ def test_workspace_loads_in_dagster_cli(sample_env, tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_old_dbt_build_folders_are_pruned(tmp_path):
+    """Each build leaves ~30 MB under dbt_project/target: only the newest are kept."""
+    import os
+
+    for age, name in enumerate(["dbt_models-ccc-3", "dbt_models-bbb-2", "dbt_models-aaa-1"]):
+        folder = tmp_path / name
+        (folder / "compiled").mkdir(parents=True)
+        os.utime(folder, (1_700_000_000 - age * 86400, 1_700_000_000 - age * 86400))
+    (tmp_path / "partial_parse.msgpack").write_bytes(b"state")
+    removed = prune_invocations(tmp_path, keep=2)
+    assert [p.name for p in removed] == ["dbt_models-aaa-1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dbt_models-bbb-2",
+        "dbt_models-ccc-3",
+        "partial_parse.msgpack",
+    ]

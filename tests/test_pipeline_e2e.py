@@ -19,12 +19,19 @@ import pytest
 
 from orchestration.definitions import build_definitions
 from orchestration.defs.jobs import NIGHTLY_JOB
+from orchestration.defs.transform import DBT_PROJECT_DIR
 from orchestration.lib.settings import get_settings
 from tests.conftest import SAMPLE_END, SAMPLE_ENV, apply_env, restore_env
 
 pytestmark = pytest.mark.slow
 
 FORECAST = dg.AssetKey(["forecast", "demand_forecast"])
+FACTS_AND_DEMAND = """
+    SELECT (SELECT count(*) FROM intermediate.int_order_lines_converted),
+           (SELECT round(sum(net_revenue_usd), 4) FROM intermediate.int_order_lines_converted),
+           (SELECT count(*) FROM marts.demand_sku_market_daily),
+           (SELECT sum(units) FROM marts.demand_sku_market_daily)
+"""
 ALERT = dg.AssetKey(["alerts", "freight_spike_alerts"])
 
 
@@ -73,7 +80,6 @@ def test_full_nightly_run_succeeds(nightly):
 
 def test_the_build_leaves_its_parse_state_for_the_next_night(nightly):
     """dbt's partial_parse.msgpack of tonight's build (nightly vars, warehouse path) is the project's now."""
-    from orchestration.defs.transform import DBT_PROJECT_DIR
 
     state = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
     assert state.is_file() and state.stat().st_mtime >= nightly["started"]
@@ -157,11 +163,17 @@ def test_rerun_of_a_day_is_idempotent_and_bad_row_blocks_forecast_and_alert(nigh
     try:
         with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as conn:
             before = conn.execute("SELECT count(*) FROM raw.orders").fetchone()[0]
+            built_before = conn.execute(FACTS_AND_DEMAND).fetchone()
         # A clean rerun of the day replaces its rows: same count, no duplicates.
         clean = run_range(day, day, nightly["instance"])
         assert clean.success
         with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as conn:
             assert conn.execute("SELECT count(*) FROM raw.orders").fetchone()[0] == before
+            # The incremental facts recomputed that day only and came out the same.
+            assert conn.execute(FACTS_AND_DEMAND).fetchone() == pytest.approx(built_before)
+        compiled = next((DBT_PROJECT_DIR / "target").glob(f"dbt_models-{clean.run_id[:7]}-*")) / "compiled"
+        facts_sql = next(compiled.rglob("int_order_lines_converted.sql")).read_text()
+        assert f"and cast('{day.isoformat()}' as date)" in facts_sql, "the day's window did not reach dbt"
 
         landing = data / "landing" / "platform" / "orders" / f"{day.isoformat()}.csv"
         with landing.open() as f:

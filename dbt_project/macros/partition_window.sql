@@ -1,13 +1,17 @@
 {#
-    The partition window of an incremental run: Dagster passes the day range of the run as
-    vars `min_date` and `max_date` (YYYY-MM-DD; `max_date` defaults to `min_date`). Without
-    them a build is a full rebuild (`window_full_refresh()`), so a plain `dbt build` always
-    recomputes everything from the raw tables.
+    The partition window of an incremental run: the day range of the run, as vars `min_date`
+    and `max_date` (YYYY-MM-DD; `max_date` defaults to `min_date`) or, as the nightly passes
+    it, the environment variables TRADEWINDS_DBT_MIN_DATE / TRADEWINDS_DBT_MAX_DATE (a var
+    that changes every night would make dbt re-parse the whole project every night; a changed
+    environment variable re-parses only the files that read it). Without a window a build is
+    a full rebuild (`window_full_refresh()`), so a plain `dbt build` always recomputes
+    everything from the raw tables.
 #}
 
 {% macro partition_window() -%}
-    {%- set min_date = var('min_date', none) -%}
-    {%- set max_date = var('max_date', none) -%}
+    {#- The vars default to null in dbt_project.yml: the environment fills them in. -#}
+    {%- set min_date = var('min_date', none) or env_var('TRADEWINDS_DBT_MIN_DATE', '') -%}
+    {%- set max_date = var('max_date', none) or env_var('TRADEWINDS_DBT_MAX_DATE', '') -%}
     {%- if min_date in (none, '') -%}
         {%- if max_date not in (none, '') -%}
             {{ exceptions.raise_compiler_error("var max_date is set without min_date: pass both (YYYY-MM-DD)") }}

@@ -201,6 +201,9 @@ class DbtSettings(BaseModel):
     # A folder, or on a cluster target a URI the cluster reads (s3://..., abfss://...).
     raw_parquet_path: str | None = None
     spark_warehouse_path: Path | None = None
+    # dagster-dbt writes each build's artifacts (manifest, compiled SQL, run_results.json, logs;
+    # ~30 MB) to dbt_project/target/dbt_models-<run>-<id>: the newest this many are kept.
+    keep_invocations: int = Field(default=7, ge=1)
 
 
 class PublishSettings(BaseModel):

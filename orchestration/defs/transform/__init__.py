@@ -136,9 +136,32 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
     }
 
 
+def run_window(tags: Mapping[str, str]) -> tuple[str, str] | None:
+    """The day range of a run, from its partition tags (a range, or one partition); None otherwise."""
+    start = tags.get("dagster/asset_partition_range_start")
+    end = tags.get("dagster/asset_partition_range_end")
+    if start and end:
+        return start, end
+    day = tags.get("dagster/partition")
+    return (day, day) if day else None
+
+
 def build_dbt_args(settings: Settings) -> list[str]:
-    """The dbt command line of the nightly build (pure, unit-tested)."""
-    return ["build", "--vars", json.dumps(dbt_vars(settings), sort_keys=True)]
+    """The dbt command line of the nightly build (pure, unit-tested).
+
+    Unit tests are left out: their inputs are fixed, so they check the code, not the night's
+    data (``tests/test_dbt_project.py`` runs them in CI).
+    """
+    return ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars(settings), sort_keys=True)]
+
+
+def window_env(window: tuple[str, str] | None) -> dict[str, str]:
+    """The run's day range for dbt (``macros/partition_window.sql``): the incremental models
+    recompute only those days; empty values (no window) rebuild them in full. Environment
+    variables rather than ``--vars``: a var changing every night would make dbt re-parse the
+    whole project every night."""
+    start, end = window or ("", "")
+    return {"TRADEWINDS_DBT_MIN_DATE": start, "TRADEWINDS_DBT_MAX_DATE": end}
 
 
 def dbt_executable() -> str:
@@ -188,6 +211,18 @@ def keep_partial_parse(invocation_target: Path, project_target: Path) -> bool:
     return True
 
 
+def prune_invocations(project_target: Path, keep: int) -> list[Path]:
+    """Remove all but the newest ``keep`` build folders dagster-dbt left under the project's target."""
+    folders = sorted(
+        (p for p in Path(project_target).glob("dbt_models-*") if p.is_dir()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in folders[keep:]:
+        shutil.rmtree(old)
+    return folders[keep:]
+
+
 def build_defs() -> dg.Definitions:
     project = dbt_project()
 
@@ -212,9 +247,20 @@ def build_defs() -> dg.Definitions:
             prepare_spark_build(settings, warehouse.path, context.log)
         elif settings.dbt.raw_parquet_path:
             os.environ["TRADEWINDS_RAW_PARQUET"] = settings.dbt.raw_parquet_path
+        window = run_window(context.run.tags)
+        os.environ.update(window_env(window))
+        if window:
+            context.log.info(
+                f"dbt build for the days {window[0]}..{window[1]}: incremental models recompute only those"
+            )
         invocation = dbt.cli(build_dbt_args(settings), context=context)
         yield from invocation.stream()
         keep_partial_parse(invocation.target_path, project.project_dir / project.target_path)
+        removed = prune_invocations(project.project_dir / project.target_path, settings.dbt.keep_invocations)
+        if removed:
+            context.log.info(
+                f"removed {len(removed)} older dbt build folders (keeping {settings.dbt.keep_invocations})"
+            )
         if settings.dbt.target == "spark":
             expose_spark_marts(settings, warehouse.path, context)
 
