@@ -10,7 +10,7 @@ listed exception must still be needed. The rules (severity error, as dbt-project
 - ``staging_naming``           staging models are named ``stg_<source>__<entity>s`` after the one
                                source they read
 - ``staging_materialization``  staging models are views
-- ``mart_materialization``     marts are tables
+- ``mart_materialization``     marts are tables (``table``, or ``incremental`` for the daily-grain ones)
 - ``mart_contract``            marts enforce their contract
 - ``source_outside_staging``   only staging models select from sources
 - ``mart_on_staging``          marts never select from staging models directly
@@ -143,7 +143,7 @@ def check_marts(manifest: Manifest) -> list[Violation]:
     for node in project_models(manifest).values():
         if layer(node) != "marts":
             continue
-        if node["config"]["materialized"] != "table":
+        if node["config"]["materialized"] not in ("table", "incremental"):
             out.append(Violation("mart_materialization", node["name"], node["config"]["materialized"]))
         if not node["config"].get("contract", {}).get("enforced"):
             out.append(Violation("mart_contract", node["name"]))

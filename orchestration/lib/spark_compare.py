@@ -77,7 +77,8 @@ def compare_marts(warehouse: Path, spark_warehouse: Path, marts: list[str]) -> t
                 continue
             scan = spark_scan(spark_warehouse, mart)
             spark_columns = [c for c, *_ in conn.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()]
-            if spark_columns != [c for c, _ in columns]:
+            # Spark stores the partition column of a partitioned (incremental) table last: compare names only.
+            if sorted(spark_columns) != sorted(c for c, _ in columns):
                 problems.append(f"{mart}: columns differ: duckdb {[c for c, _ in columns]} spark {spark_columns}")
                 continue
             duck = profile(conn, f"marts.{mart}", columns)
@@ -94,11 +95,13 @@ def compare_marts(warehouse: Path, spark_warehouse: Path, marts: list[str]) -> t
 
 
 def marts_of_manifest(manifest: dict) -> list[str]:
-    """Every table model under models/marts of the project's manifest."""
+    """Every table model (plain or incremental) under models/marts of the project's manifest."""
     return sorted(
         node["name"]
         for node in manifest["nodes"].values()
-        if node["resource_type"] == "model" and node["fqn"][1] == "marts" and node["config"]["materialized"] == "table"
+        if node["resource_type"] == "model"
+        and node["fqn"][1] == "marts"
+        and node["config"]["materialized"] in ("table", "incremental")
     )
 
 

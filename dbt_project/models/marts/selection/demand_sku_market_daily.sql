@@ -1,12 +1,27 @@
 -- Daily demand per SKU x destination market, one row per day with sales. Revenue is the
 -- gross amount buyers paid (VAT included where shelf prices include it) in USD at the
 -- FX rate of the order day; net_revenue_usd removes that VAT.
+-- Incremental (delete+insert on sku x market x day): in a run with a partition window only
+-- the window's order days are recomputed, from the order lines of those days.
+
+{{
+    config(
+        materialized='incremental',
+        unique_key=['sku', 'destination_country', 'order_date'],
+        incremental_strategy=incremental_facts_strategy(),
+        partition_by=incremental_facts_partition_by('order_date'),
+        on_schema_change='fail',
+        full_refresh=window_full_refresh(),
+        pre_hook="{{ delete_window('order_date') }}"
+    )
+}}
 
 with
 
 order_lines as (
 
     select * from {{ ref('int_order_lines_converted') }}
+    where {{ window_predicate('order_date') }}
 
 ),
 

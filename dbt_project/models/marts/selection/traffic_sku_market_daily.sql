@@ -4,12 +4,33 @@
 -- var add_to_cart_surge_rate; surge_streak_days counts the consecutive calendar days up to
 -- this one that surged (a day without traffic breaks the streak); is_demand_surge when the
 -- streak reaches var add_to_cart_surge_days.
+-- Incremental (delete+insert on sku x market x day): in a run with a partition window only
+-- the window's days are recomputed; a streak running into the window continues from the
+-- surge_streak_days of the day before it, read from this table.
+
+{{
+    config(
+        materialized='incremental',
+        unique_key=['sku', 'destination_country', 'traffic_date'],
+        incremental_strategy=incremental_facts_strategy(),
+        partition_by=incremental_facts_partition_by('traffic_date'),
+        on_schema_change='fail',
+        full_refresh=window_full_refresh(),
+        pre_hook="{{ delete_window('traffic_date') }}"
+    )
+}}
+
+{%- set window = partition_window() if is_incremental() else none %}
+{%- set day_before_window = (
+    days_before("cast('" ~ window.min_date ~ "' as date)", 1) if window else "cast(null as date)"
+) %}
 
 with
 
 traffic as (
 
     select * from {{ ref('int_traffic_days_aggregated') }}
+    where {{ window_predicate('traffic_date') }}
 
 ),
 
@@ -42,17 +63,59 @@ surge_islands as (
 
 ),
 
-streaks as (
+carried as (
+
+    -- the streak of the day before the window (none in a full build)
+    {%- if window %}
+        select
+            sku,
+            destination_country,
+            surge_streak_days as carried_streak_days
+        from {{ this }}
+        where traffic_date = {{ day_before_window }}
+    {%- else %}
+        select
+            cast(null as {{ dbt.type_string() }}) as sku,
+            cast(null as {{ dbt.type_string() }}) as destination_country,
+            cast(null as {{ dbt.type_bigint() }}) as carried_streak_days
+        where false
+    {%- endif %}
+
+),
+
+island_days as (
 
     select
         sku,
         destination_country,
         traffic_date,
+        island_start,
         row_number() over (
             partition by sku, destination_country, island_start
             order by traffic_date
-        ) as surge_streak_days
+        ) as island_day
     from surge_islands
+
+),
+
+streaks as (
+
+    select
+        island_days.sku,
+        island_days.destination_country,
+        island_days.traffic_date,
+        -- an island starting on the window's first day continues the streak of the day before
+        island_days.island_day
+        + case
+            when island_days.island_start = {{ day_before_window }}
+                then coalesce(carried.carried_streak_days, 0)
+            else 0
+        end as surge_streak_days
+    from island_days
+    left join carried
+        on
+            island_days.sku = carried.sku
+            and island_days.destination_country = carried.destination_country
 
 ),
 
