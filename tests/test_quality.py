@@ -35,10 +35,12 @@ from orchestration.defs.quality import (
     validate_frame,
 )
 from orchestration.defs.quality.checks import (
+    INCREMENTAL_MART_DAYS,
     LoadBaseline,
     expected_days,
     load_parameters,
     mart_parameters,
+    mart_row_filter,
     row_band,
 )
 from orchestration.defs.quality.suites import (
@@ -1641,6 +1643,81 @@ def test_mart_check_compares_with_the_previous_night_and_judges_freshness(tmp_pa
         assert fixed.metadata["baseline_rows"].value == 60
 
 
+def test_incremental_marts_are_the_ones_dbt_builds_incrementally() -> None:
+    """The gates check only the run's days of exactly the marts whose rows outside the window dbt keeps."""
+    import re
+
+    from orchestration.defs.quality.suites import MARTS_DIR
+
+    incremental = {}
+    for path in MARTS_DIR.glob("*/*.sql"):
+        sql = path.read_text(encoding="utf-8")
+        if "materialized='incremental'" in sql:
+            incremental[path.stem] = re.search(r"delete_window\('(\w+)'\)", sql).group(1)
+    assert incremental == INCREMENTAL_MART_DAYS
+    assert mart_row_filter("traffic_sku_market_daily", ("2025-06-30", "2025-07-01")) == (
+        "\"traffic_date\" BETWEEN DATE '2025-06-30' AND DATE '2025-07-01'"
+    )
+    assert mart_row_filter("traffic_sku_market_daily", None) is None
+    assert mart_row_filter("risk_sku", ("2025-06-30", "2025-06-30")) is None  # rebuilt whole: checked whole
+    with pytest.raises(ValueError):
+        mart_row_filter("demand_sku_market_daily", ("2025-06-30'; DROP TABLE x; --", "2025-06-30"))
+
+
+def test_incremental_mart_check_reads_the_runs_days_row_by_row_and_the_whole_table_for_keys(tmp_path: Path) -> None:
+    """``gx_mart_demand_sku_market_daily`` on a one-day run: a bad value on an earlier day (a row
+    the night did not rewrite) is not read again, one on the run's day blocks, and a duplicate
+    key anywhere blocks; a run without a partition day reads every row."""
+    path = tmp_path / "warehouse.duckdb"
+    case = {"bad_day": None, "duplicate": False}
+
+    @dg.asset(key=["marts", "demand_sku_market_daily"])
+    def demand(warehouse: WarehouseResource) -> None:
+        rows = [
+            dict(sku=sku, destination_country="DE", order_date=d.date().isoformat(), orders=1, units=1,
+                 revenue_usd=10.0, net_revenue_usd=9.0, avg_unit_price_usd=10.0)
+            for d in pd.date_range("2025-06-01", "2025-06-30", freq="D") for sku in ("SKU-1", "SKU-2")
+        ]  # fmt: skip
+        for row in rows:
+            if row["order_date"] == case["bad_day"] and row["sku"] == "SKU-1":
+                row["units"] = -3
+        if case["duplicate"]:
+            rows.append(dict(rows[0]))
+        df = mart_frame("demand_sku_market_daily", rows)
+        with warehouse.connect() as conn:
+            conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+            conn.register("df", df)
+            conn.execute("CREATE OR REPLACE TABLE marts.demand_sku_market_daily AS SELECT * FROM df")
+
+    check = build_mart_check("demand_sku_market_daily")
+    day_tags = {"dagster/asset_partition_range_start": "2025-06-30", "dagster/asset_partition_range_end": "2025-06-30"}
+
+    def night(tags: dict[str, str], bad_day: str | None = None, duplicate: bool = False) -> dg.AssetCheckEvaluation:
+        case.update(bad_day=bad_day, duplicate=duplicate)
+        result = dg.materialize(
+            [demand, check],
+            resources={"warehouse": WarehouseResource(path=str(path))},
+            raise_on_error=False,
+            tags=tags,
+        )
+        [evaluation] = result.get_asset_check_evaluations()
+        return evaluation
+
+    old_bad = night(day_tags, bad_day="2025-06-10")
+    assert old_bad.passed, old_bad.description
+    assert old_bad.metadata["rows_validated"].value == 60  # the whole table, for the row-count band
+    assert "2025-06-30" in old_bad.metadata["rows_checked_row_by_row"].value
+    todays_bad = night(day_tags, bad_day="2025-06-30")
+    assert not todays_bad.passed and "units" in todays_bad.metadata["failed_expectations"].value
+    duplicate = night(day_tags, duplicate=True)  # the copy is of 2025-06-01, outside the run's day
+    assert not duplicate.passed
+    assert {f["expectation_type"] for f in duplicate.metadata["failures"].value} == {
+        "expect_compound_columns_to_be_unique"
+    }
+    whole = night({}, bad_day="2025-06-10")  # no partition day: every row is read
+    assert not whole.passed and whole.metadata["rows_checked_row_by_row"].value == "all"
+
+
 def test_mart_check_on_a_missing_table_fails_with_a_message(tmp_path: Path) -> None:
     warehouse = WarehouseResource(path=str(tmp_path / "empty.duckdb"))
     duckdb.connect(warehouse.path).close()
@@ -1745,8 +1822,8 @@ def test_failing_mart_gate_on_dbt_assets_stops_the_forecast(sample_env: Path, mo
 
     real = checks.validate_mart
 
-    def failing_demand(warehouse: WarehouseResource, mart: str, parameters=None):
-        outcome = real(warehouse, mart, parameters)
+    def failing_demand(warehouse: WarehouseResource, mart: str, parameters=None, row_filter=None):
+        outcome = real(warehouse, mart, parameters, row_filter)
         if mart != "demand_sku_market_daily" or isinstance(outcome, str):
             return outcome
         bad = FailedExpectation("expect_column_values_to_be_between", ("units",), "critical", 1, 0.1, [-1])

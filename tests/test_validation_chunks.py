@@ -88,6 +88,25 @@ def test_a_duplicate_key_in_another_chunk_is_found() -> None:
     assert outcome.rows == ROWS + 1
 
 
+def test_a_row_filter_narrows_the_row_checks_but_not_keys_or_counts() -> None:
+    """Rows outside the filter are not checked row by row; duplicates and the row count see all rows."""
+    bad = {10: {"unit_price": -5.0}, 9_000: {"unit_price": -7.0}}
+    late = "CAST(split_part(order_line_id, '-', 2) AS INTEGER) >= 6000"
+    with duckdb.connect() as conn:
+        orders(conn, bad=bad, duplicate_of=5)  # the duplicate pair lies outside the filter
+        outcome, _ = validate_query("raw_orders", conn, "SELECT * FROM orders", chunk_rows=50_000, row_filter=late)
+        nothing, _ = validate_query(
+            "raw_orders", conn, "SELECT * FROM orders", chunk_rows=CHUNK, row_filter="order_line_id = 'none'"
+        )
+    price = failure(outcome, "expect_column_values_to_be_between", "unit_price")
+    assert price.unexpected_count == 1 and price.sample == [-7.0]  # row 10 is outside the filter
+    assert failure(outcome, "expect_column_values_to_be_unique", "order_line_id").unexpected_count == 2
+    assert outcome.rows == ROWS + 1
+    # No row selected: the suite still ran (its expectations counted), the keys were still checked.
+    assert nothing.evaluated > 0 and nothing.rows == ROWS + 1
+    assert {f.expectation_type for f in nothing.failures} == {"expect_column_values_to_be_unique"}
+
+
 def test_good_rows_in_chunks_pass() -> None:
     with duckdb.connect() as conn:
         orders(conn)

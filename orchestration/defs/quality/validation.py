@@ -397,6 +397,7 @@ def validate_query(
     preview_rows: int = 0,
     now: dt.datetime | None = None,
     parameters: Mapping[str, Any] | None = None,
+    row_filter: str | None = None,
 ) -> tuple[SuiteOutcome, pd.DataFrame | None]:
     """Validate the rows of a DuckDB query with a suite, ``chunk_rows`` rows in memory at a time.
 
@@ -406,20 +407,25 @@ def validate_query(
     way, and key uniqueness, which spans chunks, is counted over the whole result in DuckDB, as
     are the aggregate expectations (row count, column maximum: the band and freshness rules).
     ``parameters``: suite parameters, as for :func:`validate_frame`. Returns the outcome and the first ``preview_rows`` rows (None when 0).
+
+    ``row_filter``: a SQL predicate on the query's columns: the row-wise expectations look only at
+    the rows it selects (the rows an incremental build rewrote), while key uniqueness and the
+    aggregate expectations are still judged over the whole result. The outcome's ``rows`` is the
+    whole result's count; the failures' percentages are of the filtered rows.
     """
     import pandas as pd
 
     params = params or []
     validated_at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     total = conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
-    if total <= chunk_rows:
+    if total <= chunk_rows and row_filter is None:
         frame = conn.execute(sql, params).df()
         outcome = validate_frame(suite_name, frame, now=validated_at, parameters=parameters)
         return outcome, (frame.head(preview_rows) if preview_rows else None)
     started = time.perf_counter()
     duplicates = _duplicate_rows(suite_name, conn, sql, params)
     aggregates, chunk_parameters = _aggregate_failures(suite_name, conn, sql, params, total, parameters or {})
-    cursor = conn.execute(sql, params)
+    cursor = conn.execute(f"SELECT * FROM ({sql}) WHERE {row_filter}" if row_filter else sql, params)
     vectors = max(1, chunk_rows // 2048)  # DuckDB hands out 2,048-row vectors
     outcomes: list[SuiteOutcome] = []
     preview = None
@@ -430,9 +436,14 @@ def validate_query(
         if preview is None and preview_rows:
             preview = chunk.head(preview_rows).copy()
         outcomes.append(validate_frame(suite_name, chunk, now=validated_at, parameters=chunk_parameters))
+    if not outcomes:  # nothing selected: the suite still runs (on no rows) so its expectations are counted
+        empty = conn.execute(f"SELECT * FROM ({sql}) LIMIT 0", params).df()
+        outcomes.append(validate_frame(suite_name, empty, now=validated_at, parameters=chunk_parameters))
     if preview is None and preview_rows:
         preview = pd.DataFrame()
     merged = merge_outcomes(suite_name, outcomes, duplicates, time.perf_counter() - started, validated_at)
+    if row_filter is not None:
+        merged = SuiteOutcome(**{**{f: getattr(merged, f) for f in merged.__dataclass_fields__}, "rows": total})
     if aggregates:
         merged = SuiteOutcome(
             **{

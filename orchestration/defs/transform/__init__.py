@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration.defs.ingest.partitions import run_window
 from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, daily_product_freshness, table_schema
 from orchestration.lib.schemas import RAW_TABLES
 from orchestration.lib.settings import PROJECT_ROOT, Settings, get_settings
@@ -134,16 +135,6 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
         "tickets_restatement_days": RAW_TABLES["tickets"].restatement_days,
         "reporting_currency": settings.reporting_currency,
     }
-
-
-def run_window(tags: Mapping[str, str]) -> tuple[str, str] | None:
-    """The day range of a run, from its partition tags (a range, or one partition); None otherwise."""
-    start = tags.get("dagster/asset_partition_range_start")
-    end = tags.get("dagster/asset_partition_range_end")
-    if start and end:
-        return start, end
-    day = tags.get("dagster/partition")
-    return (day, day) if day else None
 
 
 def build_dbt_args(settings: Settings) -> list[str]:
