@@ -12,8 +12,20 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.defs.ingest.partitions import daily_partitions
+from orchestration.lib.memory import release_unused_memory
 
 NIGHTLY_JOB = "nightly"
+
+
+@dg.success_hook(name="release_memory_after_step")
+def release_memory_after_step(_context: dg.HookContext) -> None:
+    """Every step runs in the run's process: free what the step left unused (``lib/memory.py``)."""
+    release_unused_memory()
+
+
+@dg.failure_hook(name="release_memory_after_failed_step")
+def release_memory_after_failed_step(_context: dg.HookContext) -> None:
+    release_unused_memory()
 
 
 def build_jobs_and_schedules() -> tuple[list[dg.UnresolvedAssetJobDefinition], list[dg.ScheduleDefinition]]:
@@ -22,6 +34,7 @@ def build_jobs_and_schedules() -> tuple[list[dg.UnresolvedAssetJobDefinition], l
         selection=dg.AssetSelection.all(),
         partitions_def=daily_partitions,
         executor_def=dg.in_process_executor,
+        hooks={release_memory_after_step, release_memory_after_failed_step},
         description=(
             "Ingest every source for the day, build the marts, gate (GX suites, dbt tests, and gates still "
             "failing from earlier nights), forecast, alert and publish the marts for BI."
