@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 import logging
 from functools import lru_cache
 
@@ -31,10 +30,13 @@ def _malloc_trim():
 
 
 def release_unused_memory() -> None:
-    """Collect garbage, then return the free memory of Arrow's pool and of the C heap to the OS."""
+    """Return the free memory of Arrow's pool and of the C heap to the OS (about a millisecond).
+
+    No ``gc.collect()``: a frame is freed when its last reference goes, and a full collection
+    of the run's process (Dagster, dbt manifest, GX) took 0.2-0.4 s, 25 s over a night's steps.
+    """
     import pyarrow as pa
 
-    gc.collect()
     pa.default_memory_pool().release_unused()
     trim = _malloc_trim()
     if trim is not None:
