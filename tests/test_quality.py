@@ -1586,6 +1586,23 @@ def test_mart_check_reads_the_warehouse_and_blocks(tmp_path: Path) -> None:
     assert _materialized(result) == {dg.AssetKey(["marts", "risk_lane_weekly"])}
 
 
+def demand_rows(last_day: str) -> list[dict[str, Any]]:
+    """Good ``demand_sku_market_daily`` rows: two SKUs in DE, one row a day from 2025-06-01 to ``last_day``."""
+    return [
+        dict(sku=sku, destination_country="DE", order_date=d.date().isoformat(), orders=1, units=1,
+             revenue_usd=10.0, net_revenue_usd=9.0, avg_unit_price_usd=10.0)
+        for d in pd.date_range("2025-06-01", last_day, freq="D") for sku in ("SKU-1", "SKU-2")
+    ]  # fmt: skip
+
+
+def write_demand_mart(warehouse: WarehouseResource, rows: list[dict[str, Any]]) -> None:
+    df = mart_frame("demand_sku_market_daily", rows)
+    with warehouse.connect() as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        conn.register("df", df)
+        conn.execute("CREATE OR REPLACE TABLE marts.demand_sku_market_daily AS SELECT * FROM df")
+
+
 def test_mart_check_compares_with_the_previous_night_and_judges_freshness(tmp_path: Path) -> None:
     """The real ``gx_mart_demand_sku_market_daily`` over three nights in one instance: a full mart, a mart that
     lost most of its rows and stops two days before the run's day, the full mart again."""
@@ -1594,17 +1611,7 @@ def test_mart_check_compares_with_the_previous_night_and_judges_freshness(tmp_pa
 
     @dg.asset(key=["marts", "demand_sku_market_daily"])
     def demand(warehouse: WarehouseResource) -> None:
-        days = pd.date_range("2025-06-01", last_day["value"], freq="D")
-        rows = [
-            dict(sku=sku, destination_country="DE", order_date=d.date().isoformat(), orders=1, units=1,
-                 revenue_usd=10.0, net_revenue_usd=9.0, avg_unit_price_usd=10.0)
-            for d in days for sku in ("SKU-1", "SKU-2")
-        ]  # fmt: skip
-        df = mart_frame("demand_sku_market_daily", rows)
-        with warehouse.connect() as conn:
-            conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
-            conn.register("df", df)
-            conn.execute("CREATE OR REPLACE TABLE marts.demand_sku_market_daily AS SELECT * FROM df")
+        write_demand_mart(warehouse, demand_rows(last_day["value"]))
 
     check = build_mart_check("demand_sku_market_daily")
     with dg.DagsterInstance.ephemeral() as instance:
@@ -1652,8 +1659,10 @@ def test_incremental_marts_are_the_ones_dbt_builds_incrementally() -> None:
     incremental = {}
     for path in MARTS_DIR.glob("*/*.sql"):
         sql = path.read_text(encoding="utf-8")
-        if "materialized='incremental'" in sql:
-            incremental[path.stem] = re.search(r"delete_window\('(\w+)'\)", sql).group(1)
+        if found := re.search(r"incremental_by_day\('(\w+)'", sql):
+            incremental[path.stem] = found.group(1)
+        else:
+            assert "'incremental'" not in sql, f"{path.stem}: incremental without incremental_by_day"
     assert incremental == INCREMENTAL_MART_DAYS
     assert mart_row_filter("traffic_sku_market_daily", ("2025-06-30", "2025-07-01")) == (
         "\"traffic_date\" BETWEEN DATE '2025-06-30' AND DATE '2025-07-01'"
@@ -1673,21 +1682,13 @@ def test_incremental_mart_check_reads_the_runs_days_row_by_row_and_the_whole_tab
 
     @dg.asset(key=["marts", "demand_sku_market_daily"])
     def demand(warehouse: WarehouseResource) -> None:
-        rows = [
-            dict(sku=sku, destination_country="DE", order_date=d.date().isoformat(), orders=1, units=1,
-                 revenue_usd=10.0, net_revenue_usd=9.0, avg_unit_price_usd=10.0)
-            for d in pd.date_range("2025-06-01", "2025-06-30", freq="D") for sku in ("SKU-1", "SKU-2")
-        ]  # fmt: skip
+        rows = demand_rows("2025-06-30")
         for row in rows:
             if row["order_date"] == case["bad_day"] and row["sku"] == "SKU-1":
                 row["units"] = -3
         if case["duplicate"]:
             rows.append(dict(rows[0]))
-        df = mart_frame("demand_sku_market_daily", rows)
-        with warehouse.connect() as conn:
-            conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
-            conn.register("df", df)
-            conn.execute("CREATE OR REPLACE TABLE marts.demand_sku_market_daily AS SELECT * FROM df")
+        write_demand_mart(warehouse, rows)
 
     check = build_mart_check("demand_sku_market_daily")
     day_tags = {"dagster/asset_partition_range_start": "2025-06-30", "dagster/asset_partition_range_end": "2025-06-30"}

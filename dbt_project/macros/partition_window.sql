@@ -60,3 +60,21 @@
         select 1
     {%- endif -%}
 {%- endmacro %}
+
+{#
+    The config of a day-grain incremental model: `date_column` is its day, `unique_key` its key.
+    delete+insert (DuckDB) or partition overwrite (Spark) of the run's window, the window's rows
+    deleted first; a build without a window rebuilds the table (`window_full_refresh()`).
+    Use: {{ config(**incremental_by_day('order_date', 'order_line_id')) }}
+#}
+{% macro incremental_by_day(date_column, unique_key) -%}
+    {{ return({
+        'materialized': 'incremental',
+        'unique_key': unique_key,
+        'incremental_strategy': incremental_facts_strategy(),
+        'partition_by': incremental_facts_partition_by(date_column),
+        'on_schema_change': 'fail',
+        'full_refresh': window_full_refresh(),
+        'pre_hook': "{{ delete_window('" ~ date_column ~ "') }}",
+    }) }}
+{%- endmacro %}

@@ -4,17 +4,7 @@
 
 -- A table, not a view: several models and their tests read it (a view would recompute the
 -- chain above it for each of them).
-{{
-    config(
-        materialized='incremental',
-        unique_key=['sku', 'destination_country', 'traffic_date'],
-        incremental_strategy=incremental_facts_strategy(),
-        partition_by=incremental_facts_partition_by('traffic_date'),
-        on_schema_change='fail',
-        full_refresh=window_full_refresh(),
-        pre_hook="{{ delete_window('traffic_date') }}"
-    )
-}}
+{{ config(**incremental_by_day('traffic_date', ['sku', 'destination_country', 'traffic_date'])) }}
 
 with
 

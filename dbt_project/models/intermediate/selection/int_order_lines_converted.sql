@@ -6,17 +6,7 @@
 -- days of the window are recomputed (their old rows deleted first, see delete_window);
 -- without them the table is rebuilt in full.
 
-{{
-    config(
-        materialized='incremental',
-        unique_key='order_line_id',
-        incremental_strategy=incremental_facts_strategy(),
-        partition_by=incremental_facts_partition_by('order_date'),
-        on_schema_change='fail',
-        full_refresh=window_full_refresh(),
-        pre_hook="{{ delete_window('order_date') }}"
-    )
-}}
+{{ config(**incremental_by_day('order_date', 'order_line_id')) }}
 
 with
 

@@ -3,17 +3,7 @@
 -- Incremental (delete+insert on review_id): with vars min_date/max_date only the review
 -- days of the window are recomputed; without them the table is rebuilt in full.
 
-{{
-    config(
-        materialized='incremental',
-        unique_key='review_id',
-        incremental_strategy=incremental_facts_strategy(),
-        partition_by=incremental_facts_partition_by('review_date'),
-        on_schema_change='fail',
-        full_refresh=window_full_refresh(),
-        pre_hook="{{ delete_window('review_date') }}"
-    )
-}}
+{{ config(**incremental_by_day('review_date', 'review_id')) }}
 
 with
 

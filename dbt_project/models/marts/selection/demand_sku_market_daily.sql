@@ -4,17 +4,7 @@
 -- Incremental (delete+insert on sku x market x day): in a run with a partition window only
 -- the window's order days are recomputed, from the order lines of those days.
 
-{{
-    config(
-        materialized='incremental',
-        unique_key=['sku', 'destination_country', 'order_date'],
-        incremental_strategy=incremental_facts_strategy(),
-        partition_by=incremental_facts_partition_by('order_date'),
-        on_schema_change='fail',
-        full_refresh=window_full_refresh(),
-        pre_hook="{{ delete_window('order_date') }}"
-    )
-}}
+{{ config(**incremental_by_day('order_date', ['sku', 'destination_country', 'order_date'])) }}
 
 with
 

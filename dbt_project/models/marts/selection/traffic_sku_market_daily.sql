@@ -8,17 +8,7 @@
 -- the window's days are recomputed; a streak running into the window continues from the
 -- surge_streak_days of the day before it, read from this table.
 
-{{
-    config(
-        materialized='incremental',
-        unique_key=['sku', 'destination_country', 'traffic_date'],
-        incremental_strategy=incremental_facts_strategy(),
-        partition_by=incremental_facts_partition_by('traffic_date'),
-        on_schema_change='fail',
-        full_refresh=window_full_refresh(),
-        pre_hook="{{ delete_window('traffic_date') }}"
-    )
-}}
+{{ config(**incremental_by_day('traffic_date', ['sku', 'destination_country', 'traffic_date'])) }}
 
 {%- set window = partition_window() if is_incremental() else none %}
 {%- set day_before_window = (
