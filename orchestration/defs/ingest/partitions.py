@@ -4,6 +4,7 @@ The first day covers the freight history (the 2021 peak and the 2024 Red Sea spi
 before a source's own history simply have no landing file and load nothing.
 """
 
+import datetime as dt
 from collections.abc import Mapping
 
 import dagster as dg
@@ -25,3 +26,13 @@ def run_window(tags: Mapping[str, str]) -> tuple[str, str] | None:
         return start, end
     day = tags.get("dagster/partition")
     return (day, day) if day else None
+
+
+def run_last_day(tags: Mapping[str, str]) -> dt.date | None:
+    """The last partition day of a run (end of its range, or its one partition); None without
+    one or when the tag is not a date."""
+    value = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
+    try:
+        return dt.date.fromisoformat(value[:10]) if value else None
+    except ValueError:
+        return None

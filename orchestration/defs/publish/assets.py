@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
 import dagster as dg
 
+from orchestration.defs.ingest.partitions import run_last_day
 from orchestration.defs.publish.release import VIEWS_FILE, PublishError, publish_release
 from orchestration.defs.quality.gating import require_gates_passed
 from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, daily_product_freshness
@@ -19,13 +19,8 @@ PUBLISH_GROUP = "publish"
 
 def run_as_of(tags: dict[str, str]) -> str | None:
     """The last partition day of the run: the day the published data is 'as of'."""
-    value = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value[:10]).isoformat()
-    except ValueError:
-        return None
+    day = run_last_day(tags)
+    return day.isoformat() if day else None
 
 
 def build_publish_asset(tables: Sequence[dg.AssetKey], gates: Sequence[dg.AssetCheckKey]) -> dg.AssetsDefinition:

@@ -21,7 +21,7 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration.defs.ingest.partitions import run_window
+from orchestration.defs.ingest.partitions import run_last_day, run_window
 from orchestration.defs.quality.suites import (
     FRESHNESS,
     LOAD_PROFILE_COLUMNS,
@@ -289,7 +289,7 @@ def build_mart_check(mart: str) -> dg.AssetChecksDefinition:
         check_key = dg.AssetCheckKey(asset_key, mart_check_name(mart))
         params, meta = mart_parameters(
             mart,
-            as_of=_run_last_day(context.run.tags),
+            as_of=run_last_day(context.run.tags),
             baseline_rows=_mart_baseline(context.instance, check_key, context.run.run_id),
             band=get_settings().thresholds.row_count_band,
         )
@@ -416,14 +416,6 @@ def load_profile(conn: Any, table: RawTable, load_range: tuple[dt.date, dt.date]
     return conn.execute(sql, params).df()[list(LOAD_PROFILE_COLUMNS)]
 
 
-def _run_last_day(tags: Mapping[str, str]) -> dt.date | None:
-    value = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
-    try:
-        return dt.date.fromisoformat(value[:10]) if value else None
-    except ValueError:
-        return None
-
-
 def _baseline(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, run_id: str) -> LoadBaseline | None:
     """The latest previous load this check judged not truncated (its lower band held)."""
     for record_run, meta in _earlier_evaluations(instance, check_key, run_id):
@@ -449,7 +441,7 @@ def run_load_check(
     range_text = materialization.metadata.get("partition_range") if materialization else None
     load_range = parse_day_range(getattr(range_text, "value", range_text))
     if table.daily_partitioned and load_range is None:
-        run_day = _run_last_day(context.run.tags)
+        run_day = run_last_day(context.run.tags)
         if run_day:
             load_range = (run_day - dt.timedelta(days=table.restatement_days), run_day)
     try:
@@ -465,7 +457,7 @@ def run_load_check(
         )
     days_with_rows = profile["day"].dropna()
     first_day = days_with_rows.min().date() if len(days_with_rows) else None
-    as_of = _run_last_day(context.run.tags) or (load_range[1] if load_range else None)
+    as_of = run_last_day(context.run.tags) or (load_range[1] if load_range else None)
     as_of = as_of or get_settings().sample.resolved_end_date()
     params, meta = load_parameters(
         table,

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -443,15 +443,13 @@ def validate_query(
         preview = pd.DataFrame()
     merged = merge_outcomes(suite_name, outcomes, duplicates, time.perf_counter() - started, validated_at)
     if row_filter is not None:
-        merged = SuiteOutcome(**{**{f: getattr(merged, f) for f in merged.__dataclass_fields__}, "rows": total})
+        merged = replace(merged, rows=total)
     if aggregates:
-        merged = SuiteOutcome(
-            **{
-                **{f: getattr(merged, f) for f in merged.__dataclass_fields__},
-                "success": False,
-                "successful": merged.successful - len(aggregates),
-                "failures": (*merged.failures, *aggregates),
-            }
+        merged = replace(
+            merged,
+            success=False,
+            successful=merged.successful - len(aggregates),
+            failures=(*merged.failures, *aggregates),
         )
     return merged, preview
 
