@@ -8,7 +8,8 @@ Each run of an alert asset:
    ``last_seen_at`` (no message) unless its severity rose above what was announced
    (*escalate*); an open condition that the rule no longer finds is *resolved* (a message),
    unless the rule could not judge it this run;
-3. records that and one pending delivery per message and routed channel, in one transaction;
+3. records that and one pending delivery per message and routed channel, in one transaction
+   (a statement per kind of change, not per row: a night can see thousands of open conditions);
 4. sends every unsent delivery of its rules, this run's and those that failed before, with
    retries and backoff per message. A channel that fails for good is not tried again in this
    run (its remaining messages wait for the next), and never stops the other channels.
@@ -179,12 +180,18 @@ def record_run(
         keys = [str(a["dedup_key"]) for a in result.alerts]
         plan = plan_transitions(result.alerts, open_rows, store.last_episodes(conn, keys), result.unjudged)
         messages: list[tuple[dict[str, Any], str]] = []  # message, severity to route by
-        for alert, alert_id, episode in plan.opened:
-            store.insert_episode(conn, alert, alert_id, episode, now, run_id)
+        store.insert_episodes(conn, plan.opened, now, run_id)
+        for alert, alert_id, _episode in plan.opened:
             messages.append((build_message(TRIGGER, alert, alert_id, now, now, link), str(alert["severity"])))
             summary.opened.append(alert)
+        store.update_episodes(
+            conn,
+            [(row["alert_id"], alert, True) for alert, row in plan.escalated]
+            + [(row["alert_id"], alert, False) for alert, row in plan.persisting],
+            now,
+            run_id,
+        )
         for alert, row in plan.escalated:
-            store.update_episode(conn, row["alert_id"], alert, now, run_id, escalated=True)
             message = build_message(
                 ESCALATE,
                 alert,
@@ -196,11 +203,9 @@ def record_run(
             )
             messages.append((message, str(alert["severity"])))
             summary.escalated.append({**alert, "previous_severity": row["notified_severity"]})
-        for alert, row in plan.persisting:
-            store.update_episode(conn, row["alert_id"], alert, now, run_id, escalated=False)
-            summary.persisting.append(str(alert["dedup_key"]))
+        summary.persisting = [str(alert["dedup_key"]) for alert, _row in plan.persisting]
+        store.resolve_episodes(conn, [row["alert_id"] for row in plan.resolved], now, run_id)
         for row in plan.resolved:
-            store.resolve_episode(conn, row["alert_id"], now, run_id)
             # The resolution goes wherever the episode was announced: route by the highest severity announced.
             announced = str(row["notified_severity"] or row["severity"])
             alert = {**row, "severity": row["severity"]}
@@ -210,13 +215,14 @@ def record_run(
             messages.append((message, announced))
             summary.resolved.append(str(row["dedup_key"]))
         summary.unjudged_open = [str(r["dedup_key"]) for r in plan.unjudged]
+        queued: list[tuple[dict[str, Any], str, int]] = []  # message, channel, seq
         for seq, (message, route_severity) in enumerate(messages):
             channels = route_channels({**message, "severity": route_severity}, settings)
             if not channels:
                 summary.unrouted.append(f"{message['event']} {message['dedup_key']}")
             clean = redact(jsonable(message), secrets)
-            for channel in channels:
-                store.enqueue_delivery(conn, clean, channel, now, run_id, seq)
+            queued.extend((clean, channel, seq) for channel in channels)
+        store.enqueue_deliveries(conn, queued, now, run_id)
         summary.messages = len(messages)
     return summary
 

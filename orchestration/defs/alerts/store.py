@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from orchestration.defs.alerts.notifiers import jsonable
 
@@ -165,117 +166,156 @@ def _json(value: Any) -> str:
     return json.dumps(jsonable(value or {}), ensure_ascii=False)
 
 
-def insert_episode(
+def _with_rows(
+    conn: duckdb.DuckDBPyConnection, name: str, columns: Mapping[str, tuple[pa.DataType, list[Any]]]
+) -> None:
+    """Register ``columns`` as the relation ``name`` for the next statement (an Arrow table: typed,
+    NULLs kept): one statement for a whole batch instead of one per row."""
+    conn.register(name, pa.table({column: pa.array(values, type=kind) for column, (kind, values) in columns.items()}))
+
+
+def insert_episodes(
     conn: duckdb.DuckDBPyConnection,
-    alert: Mapping[str, Any],
-    alert_id: str,
-    episode: int,
+    opened: Sequence[tuple[Mapping[str, Any], str, int]],
     seen: dt.datetime,
     run_id: str | None,
 ) -> None:
-    conn.execute(
-        f"""
-        INSERT INTO {ALERT_EVENTS} (alert_id, dedup_key, episode, rule, entity, severity, notified_severity, status,
-                                    title, first_seen_at, last_seen_at, first_run_id, last_run_id, facts, payload)
-        VALUES (?, ?, ?, ?, ?, ?, ?, '{OPEN}', ?, ?, ?, ?, ?, ?::JSON, ?::JSON)
-        """,
-        [
-            alert_id,
-            str(alert["dedup_key"]),
-            episode,
-            str(alert["rule"]),
-            str(alert["entity"]),
-            str(alert["severity"]),
-            str(alert["severity"]),
-            alert.get("title"),
-            _naive(seen),
-            _naive(seen),
-            run_id,
-            run_id,
-            _json(alert.get("facts")),
-            _json(alert.get("payload")),
-        ],
+    """New open episodes: ``(alert, alert_id, episode)`` each, in one statement."""
+    if not opened:
+        return
+    _with_rows(
+        conn,
+        "_opened",
+        {
+            "alert_id": (pa.string(), [alert_id for _, alert_id, _ in opened]),
+            "dedup_key": (pa.string(), [str(a["dedup_key"]) for a, _, _ in opened]),
+            "episode": (pa.int32(), [episode for _, _, episode in opened]),
+            "rule": (pa.string(), [str(a["rule"]) for a, _, _ in opened]),
+            "entity": (pa.string(), [str(a["entity"]) for a, _, _ in opened]),
+            "severity": (pa.string(), [str(a["severity"]) for a, _, _ in opened]),
+            "title": (pa.string(), [a.get("title") for a, _, _ in opened]),
+            "facts": (pa.string(), [_json(a.get("facts")) for a, _, _ in opened]),
+            "payload": (pa.string(), [_json(a.get("payload")) for a, _, _ in opened]),
+        },
     )
+    try:
+        conn.execute(
+            f"""
+            INSERT INTO {ALERT_EVENTS} (alert_id, dedup_key, episode, rule, entity, severity, notified_severity, status,
+                                        title, first_seen_at, last_seen_at, first_run_id, last_run_id, facts, payload)
+            SELECT alert_id, dedup_key, episode, rule, entity, severity, severity, '{OPEN}', title, ?, ?, ?, ?,
+                   facts::JSON, payload::JSON
+            FROM _opened
+            """,
+            [_naive(seen), _naive(seen), run_id, run_id],
+        )
+    finally:
+        conn.unregister("_opened")
 
 
-def update_episode(
+def update_episodes(
     conn: duckdb.DuckDBPyConnection,
-    alert_id: str,
-    alert: Mapping[str, Any],
+    sightings: Sequence[tuple[str, Mapping[str, Any], bool]],
     seen: dt.datetime,
     run_id: str | None,
-    escalated: bool,
 ) -> None:
-    """A sighting of an open episode: current severity, title and payload; on escalation the new announced severity."""
+    """Sightings of open episodes, ``(alert_id, alert, escalated)`` each, in one statement: current
+    severity, title and payload; on escalation the new announced severity."""
+    if not sightings:
+        return
+    _with_rows(
+        conn,
+        "_sightings",
+        {
+            "alert_id": (pa.string(), [alert_id for alert_id, _, _ in sightings]),
+            "severity": (pa.string(), [str(a["severity"]) for _, a, _ in sightings]),
+            "title": (pa.string(), [a.get("title") for _, a, _ in sightings]),
+            "facts": (pa.string(), [_json(a.get("facts")) for _, a, _ in sightings]),
+            "payload": (pa.string(), [_json(a.get("payload")) for _, a, _ in sightings]),
+            "escalated": (pa.bool_(), [bool(escalated) for _, _, escalated in sightings]),
+        },
+    )
+    try:
+        conn.execute(
+            f"""
+            UPDATE {ALERT_EVENTS} AS e
+            SET severity = s.severity, title = s.title, last_seen_at = ?, last_run_id = ?,
+                facts = s.facts::JSON, payload = s.payload::JSON,
+                notified_severity = CASE WHEN s.escalated THEN s.severity ELSE e.notified_severity END,
+                escalated_at = CASE WHEN s.escalated THEN ? ELSE e.escalated_at END
+            FROM _sightings AS s
+            WHERE e.alert_id = s.alert_id
+            """,
+            [_naive(seen), run_id, _naive(seen)],
+        )
+    finally:
+        conn.unregister("_sightings")
+
+
+def resolve_episodes(
+    conn: duckdb.DuckDBPyConnection, alert_ids: Sequence[str], when: dt.datetime, run_id: str | None
+) -> None:
+    if not alert_ids:
+        return
     conn.execute(
-        f"""
-        UPDATE {ALERT_EVENTS}
-        SET severity = ?, title = ?, last_seen_at = ?, last_run_id = ?, facts = ?::JSON, payload = ?::JSON,
-            notified_severity = CASE WHEN ? THEN ? ELSE notified_severity END,
-            escalated_at = CASE WHEN ? THEN ? ELSE escalated_at END
-        WHERE alert_id = ?
-        """,
-        [
-            str(alert["severity"]),
-            alert.get("title"),
-            _naive(seen),
-            run_id,
-            _json(alert.get("facts")),
-            _json(alert.get("payload")),
-            escalated,
-            str(alert["severity"]),
-            escalated,
-            _naive(seen),
-            alert_id,
-        ],
+        f"UPDATE {ALERT_EVENTS} SET status = '{RESOLVED}', resolved_at = ?, last_run_id = ? "
+        "WHERE alert_id IN (SELECT unnest(?::VARCHAR[]))",
+        [_naive(when), run_id, list(alert_ids)],
     )
 
 
-def resolve_episode(conn: duckdb.DuckDBPyConnection, alert_id: str, when: dt.datetime, run_id: str | None) -> None:
-    conn.execute(
-        f"UPDATE {ALERT_EVENTS} SET status = '{RESOLVED}', resolved_at = ?, last_run_id = ? WHERE alert_id = ?",
-        [_naive(when), run_id, alert_id],
-    )
-
-
-def enqueue_delivery(
+def enqueue_deliveries(
     conn: duckdb.DuckDBPyConnection,
-    message: Mapping[str, Any],
-    channel: str,
+    queued: Sequence[tuple[Mapping[str, Any], str, int]],
     created: dt.datetime,
     run_id: str | None,
-    seq: int = 0,
-) -> str:
-    """Record one message for one channel as pending; an older unsent message of the episode to that channel is superseded."""
-    alert_id = str(message["alert_id"])
+) -> list[str]:
+    """Record messages as pending, ``(message, channel, seq)`` each, in two statements; an older unsent
+    message of the same episode to the same channel is superseded by the newest one queued now."""
+    if not queued:
+        return []
     stamp = _naive(created).isoformat(timespec="microseconds")
-    delivery_id = f"{alert_id}|{message['event']}|{stamp}|{channel}"
-    conn.execute(
-        f"UPDATE {ALERT_DELIVERIES} SET status = '{SUPERSEDED}', detail = ? "
-        f"WHERE alert_id = ? AND channel = ? AND status IN ('{PENDING}', '{FAILED}')",
-        [f"superseded by {message['event']} of {stamp} before it was delivered", alert_id, channel],
+    ids = [f"{m['alert_id']}|{m['event']}|{stamp}|{channel}" for m, channel, _ in queued]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"two messages of one event for the same episode and channel in one run: {sorted(ids)[:5]}")
+    _with_rows(
+        conn,
+        "_queued",
+        {
+            "delivery_id": (pa.string(), ids),
+            "alert_id": (pa.string(), [str(m["alert_id"]) for m, _, _ in queued]),
+            "dedup_key": (pa.string(), [str(m["dedup_key"]) for m, _, _ in queued]),
+            "rule": (pa.string(), [str(m["rule"]) for m, _, _ in queued]),
+            "event": (pa.string(), [str(m["event"]) for m, _, _ in queued]),
+            "severity": (pa.string(), [str(m["severity"]) for m, _, _ in queued]),
+            "channel": (pa.string(), [channel for _, channel, _ in queued]),
+            "seq": (pa.int32(), [seq for _, _, seq in queued]),
+            "message": (pa.string(), [_json(m) for m, _, _ in queued]),
+        },
     )
-    conn.execute(
-        f"""
-        INSERT INTO {ALERT_DELIVERIES} (delivery_id, alert_id, dedup_key, rule, event, severity, channel, status,
-                                        attempts, created_at, seq, created_run_id, message)
-        VALUES (?, ?, ?, ?, ?, ?, ?, '{PENDING}', 0, ?, ?, ?, ?::JSON)
-        """,
-        [
-            delivery_id,
-            alert_id,
-            str(message["dedup_key"]),
-            str(message["rule"]),
-            str(message["event"]),
-            str(message["severity"]),
-            channel,
-            _naive(created),
-            seq,
-            run_id,
-            _json(message),
-        ],
-    )
-    return delivery_id
+    try:
+        # The message queued last for an episode and channel names the supersession (what replaced it).
+        conn.execute(
+            f"""
+            UPDATE {ALERT_DELIVERIES} AS d
+            SET status = '{SUPERSEDED}', detail = 'superseded by ' || q.event || ' of {stamp} before it was delivered'
+            FROM (SELECT alert_id, channel, arg_max(event, seq) AS event FROM _queued GROUP BY ALL) AS q
+            WHERE d.alert_id = q.alert_id AND d.channel = q.channel AND d.status IN ('{PENDING}', '{FAILED}')
+            """
+        )
+        conn.execute(
+            f"""
+            INSERT INTO {ALERT_DELIVERIES} (delivery_id, alert_id, dedup_key, rule, event, severity, channel, status,
+                                            attempts, created_at, seq, created_run_id, message)
+            SELECT delivery_id, alert_id, dedup_key, rule, event, severity, channel, '{PENDING}', 0, ?, seq, ?,
+                   message::JSON
+            FROM _queued
+            """,
+            [_naive(created), run_id],
+        )
+    finally:
+        conn.unregister("_queued")
+    return ids
 
 
 def unsent_deliveries(conn: duckdb.DuckDBPyConnection, rules: Iterable[str]) -> list[dict[str, Any]]:
