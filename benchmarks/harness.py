@@ -250,9 +250,63 @@ def stage_figures(data: Path, sampler: MemorySampler) -> dict[str, object]:
     return {
         "run_id": run.run_id,
         "stages": stages,
+        "dbt": dbt_breakdown(run.run_id),
         "rows_by_schema": rows,
         "rows_loaded_by_asset": rows_loaded_by_asset,
     }
+
+
+def dbt_breakdown(run_id: str, project_target: Path = ROOT / "dbt_project" / "target") -> dict[str, object] | None:
+    """What the dbt step of a run spent its time on, from that build's ``run_results.json``.
+
+    dagster-dbt names each build's target folder ``dbt_models-<run id[:7]>-<invocation>``.
+    Per resource type (model, test, seed, snapshot): nodes, the sum of their execution times and
+    their wall time (the union of their compile-to-execute intervals; dbt runs several nodes at
+    once). ``invocation_seconds`` is dbt's own elapsed time; the step's wall time minus it is
+    process start, parsing and Dagster's handling of dbt's events.
+    """
+    found = sorted(project_target.glob(f"dbt_models-{run_id[:7]}-*/run_results.json"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        return None
+    results = json.loads(found[-1].read_text())
+    spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    sums: dict[str, float] = defaultdict(float)
+    slowest = []
+    for node in results["results"]:
+        kind = node["unique_id"].split(".", 1)[0]
+        times = [
+            (dt.datetime.fromisoformat(t["started_at"].replace("Z", "+00:00")).timestamp(),
+             dt.datetime.fromisoformat(t["completed_at"].replace("Z", "+00:00")).timestamp())
+            for t in node.get("timing", []) if t.get("started_at") and t.get("completed_at")
+        ]  # fmt: skip
+        if times:
+            spans[kind].append((min(a for a, _ in times), max(b for _, b in times)))
+        sums[kind] += float(node.get("execution_time") or 0)
+        slowest.append((float(node.get("execution_time") or 0), node["unique_id"]))
+    by_type = {
+        kind: {
+            "nodes": len(spans[kind]),
+            "execution_seconds": round(sums[kind], 1),
+            "wall_seconds": round(union(spans[kind]), 1),
+        }
+        for kind in sorted(spans)
+    }
+    return {
+        "invocation_seconds": round(float(results.get("elapsed_time") or 0), 1),
+        "by_type": by_type,
+        "slowest_nodes": {uid: round(sec, 1) for sec, uid in sorted(slowest, reverse=True)[:10]},
+    }
+
+
+def union(intervals: list[tuple[float, float]]) -> float:
+    """Seconds covered by at least one of ``intervals``."""
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(intervals):
+        if stop <= end:
+            continue
+        total += stop - max(start, end)
+        end = stop
+    return total
 
 
 def relation_rows(warehouse: Path) -> dict[str, int]:
@@ -407,7 +461,7 @@ def markdown(results: dict[str, object]) -> str:
     for entry in results["scales"]:
         for label in ("full", "incremental"):
             night = entry.get(label)
-            if not night:
+            if not night or "wall_seconds" not in night:  # --next-night: no full night
                 continue
             stages = night.get("stages", {})
             cells = " | ".join(str(stages.get(s, {}).get("seconds", "")) for s in STAGES)
@@ -430,6 +484,29 @@ def markdown(results: dict[str, object]) -> str:
             stages = entry["full"].get("stages", {})
             cells = " | ".join(str(stages.get(s, {}).get(key, "")) for s in STAGES)
             lines.append(f"| {entry['scale']:g} | {cells} |")
+    lines += [
+        "",
+        "Inside the dbt stage (dbt's run_results.json; wall seconds, several nodes run at once):",
+        "",
+        "| SF | night | dbt step s | dbt invocation s | models s | tests s | seeds + snapshots s | nodes (models/tests) |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for entry in results["scales"]:
+        for label in ("full", "incremental"):
+            night = entry.get(label) or {}
+            breakdown = night.get("dbt") if "stages" in night else None
+            if not breakdown:
+                continue
+            kinds = breakdown["by_type"]
+
+            def wall(*names: str, kinds=kinds) -> float:
+                return round(sum(kinds.get(n, {}).get("wall_seconds", 0) for n in names), 1)
+
+            lines.append(
+                f"| {entry['scale']:g} | {label} | {night['stages']['dbt']['seconds']} | "
+                f"{breakdown['invocation_seconds']} | {wall('model')} | {wall('test')} | {wall('seed', 'snapshot')} | "
+                f"{kinds.get('model', {}).get('nodes', 0)}/{kinds.get('test', {}).get('nodes', 0)} |"
+            )
     lines += [
         "",
         "| SF | incremental / full | dbt stage s | bare DuckDB s | dbt stage / bare | mart rows (bare) |",
@@ -459,6 +536,13 @@ def main() -> int:
     parser.add_argument("--no-bare", action="store_true")
     parser.add_argument("--out", default="harness", help="results file stem under benchmarks/results/")
     parser.add_argument(
+        "--next-night",
+        type=dt.date.fromisoformat,
+        metavar="DAY",
+        help="no full night: one more incremental night on each scale's existing work folder, the sample "
+        "ending on DAY (after the folder's last night); for trying a change without rebuilding",
+    )
+    parser.add_argument(
         "--duckdb-memory-limit",
         default="2GB",
         help="settings duckdb.memory_limit for the nights (DuckDB's buffer pool; '' for DuckDB's default, 80%% of RAM)",
@@ -475,7 +559,11 @@ def main() -> int:
     }
     ok = True
     for scale in args.scales:
-        entry = bench_scale(scale, args.end, args.workdir, not args.no_incremental, not args.no_bare)
+        if args.next_night:
+            night = run_night(args.workdir / f"sf{scale:g}", scale, args.next_night, f"next-{args.next_night}")
+            entry = {"scale": scale, "full": {"succeeded": True}, "incremental": night}
+        else:
+            entry = bench_scale(scale, args.end, args.workdir, not args.no_incremental, not args.no_bare)
         results["scales"].append(entry)
         ok = ok and entry["full"]["succeeded"] and entry.get("incremental", {"succeeded": True})["succeeded"]
         RESULTS.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,76 @@
+"""The benchmark harness's bookkeeping: stages of step keys and the dbt breakdown from run_results.json."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def harness():
+    spec = importlib.util.spec_from_file_location("harness", ROOT / "benchmarks" / "harness.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["harness"] = module  # dataclasses look their module up by name
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop("harness", None)
+
+
+def test_stage_of_step_keys(harness) -> None:
+    assert harness.stage_of("raw__orders") == "ingest"
+    assert harness.stage_of("dbt_models") == "dbt"
+    assert harness.stage_of("forecast__demand_forecast") == "forecasts"
+    assert harness.stage_of("alerts__stockout_risk_alerts") == "alerts"
+    assert harness.stage_of("publish__marts_release") == "publish"
+    assert harness.stage_of("gx_load_checks") == "gates"
+
+
+def test_union_counts_overlapping_intervals_once(harness) -> None:
+    assert harness.union([]) == 0
+    assert harness.union([(0, 2), (1, 3), (5, 6)]) == 4
+    assert harness.union([(0, 10), (2, 3)]) == 10
+
+
+def _node(uid: str, start: str, end: str, seconds: float) -> dict:
+    return {
+        "unique_id": uid,
+        "execution_time": seconds,
+        "timing": [
+            {
+                "name": "compile",
+                "started_at": f"2026-01-01T00:00:{start}Z",
+                "completed_at": f"2026-01-01T00:00:{start}Z",
+            },
+            {"name": "execute", "started_at": f"2026-01-01T00:00:{start}Z", "completed_at": f"2026-01-01T00:00:{end}Z"},
+        ],
+    }
+
+
+def test_dbt_breakdown_reads_the_runs_build_folder(harness, tmp_path: Path) -> None:
+    results = {
+        "elapsed_time": 12.5,
+        "results": [
+            _node("model.p.a", "00", "04", 4.0),
+            _node("model.p.b", "02", "06", 4.0),  # beside a: 6 s of wall, 8 s of execution
+            _node("test.p.not_null_a", "06", "07", 1.0),
+            _node("seed.p.markets", "10", "11", 1.0),
+        ],
+    }
+    folder = tmp_path / "dbt_models-abcdef1-1234567"
+    folder.mkdir()
+    (folder / "run_results.json").write_text(json.dumps(results))
+    (tmp_path / "dbt_models-zzzzzzz-1234567").mkdir()  # another run's build: not read
+
+    breakdown = harness.dbt_breakdown("abcdef1-rest-of-run-id", tmp_path)
+
+    assert breakdown["invocation_seconds"] == 12.5
+    assert breakdown["by_type"]["model"] == {"nodes": 2, "execution_seconds": 8.0, "wall_seconds": 6.0}
+    assert breakdown["by_type"]["test"]["wall_seconds"] == 1.0
+    assert next(iter(breakdown["slowest_nodes"])) in ("model.p.a", "model.p.b")
+    assert harness.dbt_breakdown("0000000", tmp_path) is None
