@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import duckdb
 import pytest
@@ -751,3 +753,36 @@ def test_a_nightly_build_leaves_a_parse_state_the_next_night_reuses(tmp_path: Pa
     assert "Partial parsing enabled" in next_night and "Unable to do partial parsing" not in next_night
     other_vars = parse(project_target, json.dumps({"freight_spike_wow_pct": 99}))
     assert "Unable to do partial parsing" in other_vars  # what the prepared manifest's state did every night
+
+
+def test_a_windowed_build_tests_the_windows_days_and_keys_across_days(built: Path, tmp_path: Path) -> None:
+    """With a partition window the data tests of a day-grain model read the window's days
+    (macros/get_where_subquery.sql), except uniqueness of a key without the day, which still
+    sees every day: a duplicate order line on another day fails whatever the window."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built, warehouse)
+    with duckdb.connect(str(warehouse)) as conn:
+        # A negative quantity on 2030-01-05, and an existing order line again on 2030-01-06.
+        conn.execute(
+            "INSERT INTO raw.orders SELECT * REPLACE (-1 AS quantity, 'BAD-1' AS order_line_id, "
+            "TIMESTAMP '2030-01-05 10:00:00' AS ordered_at) FROM raw.orders LIMIT 1"
+        )
+        conn.execute(
+            "INSERT INTO raw.orders SELECT * REPLACE (TIMESTAMP '2030-01-06 10:00:00' AS ordered_at) "
+            "FROM raw.orders WHERE order_line_id <> 'BAD-1' LIMIT 1"
+        )
+
+    def failing(day: str | None) -> set[str]:
+        work = tmp_path / f"run_{day}"
+        work.mkdir()
+        window = {"TRADEWINDS_DBT_MIN_DATE": day or "", "TRADEWINDS_DBT_MAX_DATE": day or ""}
+        with mock.patch.dict(os.environ, window):
+            run_dbt(["test", "--select", "stg_platform__orders"], warehouse, work)
+        results = json.loads((work / "target" / "run_results.json").read_text())["results"]
+        return {r["unique_id"].split(".")[2] for r in results if r["status"] == "fail"}
+
+    quantity_test = "accepted_range_stg_platform__orders_quantity__1"
+    unique_test = "unique_stg_platform__orders_order_line_id"
+    assert failing("2030-01-07") == {unique_test}
+    assert failing("2030-01-05") == {unique_test, quantity_test}
+    assert {unique_test, quantity_test} <= failing(None)  # no window: every row

@@ -64,7 +64,8 @@
 {#
     The config of a day-grain incremental model: `date_column` is its day, `unique_key` its key.
     delete+insert (DuckDB) or partition overwrite (Spark) of the run's window, the window's rows
-    deleted first; a build without a window rebuilds the table (`window_full_refresh()`).
+    deleted first; a build without a window rebuilds the table (`window_full_refresh()`); its
+    data tests look at the window's days (`meta.test_window_column`, macros/get_where_subquery.sql).
     Use: {{ config(**incremental_by_day('order_date', 'order_line_id')) }}
 #}
 {% macro incremental_by_day(date_column, unique_key) -%}
@@ -76,5 +77,6 @@
         'on_schema_change': 'fail',
         'full_refresh': window_full_refresh(),
         'pre_hook': "{{ delete_window('" ~ date_column ~ "') }}",
+        'meta': {'test_window_column': date_column},
     }) }}
 {%- endmacro %}
