@@ -786,3 +786,37 @@ def test_a_windowed_build_tests_the_windows_days_and_keys_across_days(built: Pat
     assert failing("2030-01-07") == {unique_test}
     assert failing("2030-01-05") == {unique_test, quantity_test}
     assert {unique_test, quantity_test} <= failing(None)  # no window: every row
+
+
+def test_the_test_window_works_on_a_state_parsed_before_the_override_existed(built: Path, tmp_path: Path) -> None:
+    """dbt compiles a generic test with the macros its node recorded when parsed; a partial-parse
+    state from before macros/get_where_subquery.sql existed records none of the project's, so
+    the override must not call other project macros (a night after an upgrade failed so)."""
+    project = tmp_path / "project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    override = project / "macros" / "get_where_subquery.sql"
+    text = override.read_text()
+    override.unlink()
+    env = {**os.environ, "TRADEWINDS_WAREHOUSE": str(built), "TRADEWINDS_DBT_THREADS": "2"}
+    common = ["--project-dir", str(project), "--profiles-dir", str(project), "--target-path", str(project / "target")]
+
+    def dbt(*args: str, **extra_env: str) -> str:
+        done = subprocess.run(
+            [str(DBT_EXECUTABLE), *args, *common],
+            env={**env, **extra_env},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=project,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        return done.stdout
+
+    dbt("parse")
+    override.write_text(text)
+    window = {"TRADEWINDS_DBT_MIN_DATE": "2030-01-05", "TRADEWINDS_DBT_MAX_DATE": "2030-01-05"}
+    out = dbt("compile", "--select", "stg_platform__traffic,resource_type:test", **window)
+    assert "Unable to do partial parsing" not in out
+    compiled = project / "target" / "compiled" / "tradewinds" / "models" / "staging" / "platform"
+    sql = next(compiled.rglob("not_null_stg_platform__traffic_sku.sql")).read_text()
+    assert "traffic_date between cast('2030-01-05' as date)" in sql

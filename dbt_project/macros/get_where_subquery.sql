@@ -13,15 +13,38 @@
     miss). A build without a window (a plain `dbt build`) tests every row.
 #}
 
+{#
+    Everything is inline, without calls to other project macros: dbt compiles a generic test
+    with only the macros its node recorded at parse time (and theirs), and a state partially
+    parsed before this file existed records none of ours (partition_window.sql reads the window
+    the same way).
+#}
 {% macro default__get_where_subquery(relation) -%}
     {%- set predicates = [] -%}
     {%- set where = config.get('where', '') -%}
     {%- if where -%}
         {%- do predicates.append('(' ~ where ~ ')') -%}
     {%- endif -%}
-    {%- set window_filter = test_window_filter() -%}
-    {%- if window_filter -%}
-        {%- do predicates.append(window_filter) -%}
+    {#- Not while parsing: reading the window's environment variables then would tie every test
+        to them, and a new day would re-parse all the tests (partial parsing tracks env_var). -#}
+    {%- if execute -%}
+        {%- set min_date = var('min_date', none) or env_var('TRADEWINDS_DBT_MIN_DATE', '') -%}
+        {%- set max_date = var('max_date', none) or env_var('TRADEWINDS_DBT_MAX_DATE', '') or min_date -%}
+        {%- set tested = graph.nodes.get(model.get('attached_node') or '') or {} -%}
+        {%- set meta = (tested.get('config') or {}).get('meta') or tested.get('meta') or {} -%}
+        {%- set column = meta.get('test_window_column') -%}
+        {%- set test = model.get('test_metadata') or {} -%}
+        {%- set kwargs = test.get('kwargs') or {} -%}
+        {%- set key_without_day = (
+            (test.get('name') == 'unique' and kwargs.get('column_name') != column)
+            or (test.get('name') == 'unique_combination_of_columns'
+                and column not in (kwargs.get('combination_of_columns') or []))
+        ) -%}
+        {%- if min_date and column and not key_without_day -%}
+            {%- do predicates.append(
+                column ~ " between cast('" ~ min_date ~ "' as date) and cast('" ~ max_date ~ "' as date)"
+            ) -%}
+        {%- endif -%}
     {%- endif -%}
     {%- if predicates -%}
         {%- set filtered -%}
@@ -31,35 +54,4 @@
     {%- else -%}
         {{ return(relation) }}
     {%- endif -%}
-{%- endmacro %}
-
-{#- The window predicate for the test being compiled (`model` is the test node), or none. -#}
-{% macro test_window_filter() -%}
-    {#- Not while parsing: reading the window's environment variables then would tie every test
-        to them, and a new day would re-parse all the tests (partial parsing tracks env_var). -#}
-    {%- if not execute -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set window = partition_window() -%}
-    {%- if not window -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set tested = graph.nodes.get(model.get('attached_node') or '') -%}
-    {%- if not tested -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set meta = tested.get('config', {}).get('meta') or tested.get('meta') or {} -%}
-    {%- set column = meta.get('test_window_column') -%}
-    {%- if not column -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set test = model.get('test_metadata') or {} -%}
-    {%- set kwargs = test.get('kwargs') or {} -%}
-    {%- if test.get('name') == 'unique' and kwargs.get('column_name') != column -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- if test.get('name') == 'unique_combination_of_columns' and column not in (kwargs.get('combination_of_columns') or []) -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return(column ~ " between cast('" ~ window.min_date ~ "' as date) and cast('" ~ window.max_date ~ "' as date)") }}
 {%- endmacro %}
