@@ -17,12 +17,15 @@ inventory as (
 
 ),
 
+-- Reads the staging view itself, not the `inventory` CTE: DuckDB materializes a CTE that is
+-- referenced twice, which here meant copying every snapshot (31M rows at SF 10, ~3 s) to
+-- read one day of them.
 latest_snapshot as (
 
-    select max(inventory.snapshot_date) as snapshot_date
-    from inventory
+    select max(snapshots.snapshot_date) as snapshot_date
+    from {{ ref('stg_platform__inventory') }} as snapshots
     cross join as_of
-    where inventory.snapshot_date <= as_of.as_of_date
+    where snapshots.snapshot_date <= as_of.as_of_date
 
 ),
 
