@@ -6,6 +6,7 @@ each, so every series is short and there are few of them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -32,6 +33,7 @@ from orchestration.defs.forecast.engine import (
     SEASONAL_NAIVE,
     DemandConfig,
     FreightConfig,
+    PriorBacktest,
     SeriesTask,
     forecast_series,
     run_tasks,
@@ -472,3 +474,46 @@ def test_run_tasks_rejects_fork() -> None:
     tasks = [task(f"x{i}|US", synthetic_series(start=dt.date(2024, 5, 1)), "US") for i in range(2)]
     with pytest.raises(ValueError, match="spawn"):
         run_tasks(tasks, workers=2, start_method="fork")
+
+
+# ---------------------------------------------------------------- backtest reuse
+
+
+def _prior(result) -> PriorBacktest:
+    return PriorBacktest(
+        result.granularity, result.beat_baseline, result.decision, tuple(result.metrics), result.backtested_through
+    )
+
+
+def test_a_reused_trusted_verdict_fits_once_and_keeps_the_backtest() -> None:
+    history = synthetic_series(start=dt.date(2023, 7, 1), holiday_lift=20.0, seed=2)
+    fresh = forecast_series(task("win|US", history, "US", horizon_days=28))
+    assert fresh.is_trusted and fresh.fits == 3 and not fresh.backtest_reused
+    assert fresh.backtested_through == history["ds"].iloc[-1].date()
+
+    # The next night: one more day of history, yesterday's verdict.
+    more = pd.concat([history, pd.DataFrame({"ds": [history["ds"].iloc[-1] + pd.Timedelta(days=1)], "y": [40.0]})])
+    reused = forecast_series(dataclasses.replace(task("win|US", more, "US", horizon_days=28), prior=_prior(fresh)))
+    assert reused.backtest_reused and reused.fits == 1 and reused.model == PROPHET
+    assert reused.metrics == fresh.metrics and reused.decision == fresh.decision
+    assert reused.summary["prophet_mase"] == fresh.summary["prophet_mase"]
+    assert reused.backtested_through == fresh.backtested_through  # the verdict's date, not tonight's
+    assert reused.forecast["ds"].iloc[0] == more["ds"].iloc[-1] + pd.Timedelta(days=1)  # fitted on tonight's history
+    assert len(reused.forecast) == 28 and (reused.forecast["yhat"] >= 0).all()
+
+
+def test_a_reused_losing_verdict_publishes_the_baseline_without_a_fit() -> None:
+    history = random_walk_series(seed=1)
+    fresh = forecast_series(task("rw|DE", history, "DE", horizon_days=28))
+    assert fresh.beat_baseline is False
+    reused = forecast_series(dataclasses.replace(task("rw|DE", history, "DE", horizon_days=28), prior=_prior(fresh)))
+    assert reused.backtest_reused and reused.fits == 0 and reused.model == SEASONAL_NAIVE
+    pd.testing.assert_frame_equal(reused.forecast, fresh.forecast, check_exact=True)
+
+
+def test_a_verdict_of_another_granularity_is_not_reused() -> None:
+    history = synthetic_series(start=dt.date(2023, 7, 1), holiday_lift=20.0, seed=2)
+    fresh = forecast_series(task("win|US", history, "US", horizon_days=28))
+    weekly_verdict = dataclasses.replace(_prior(fresh), granularity="weekly")
+    again = forecast_series(dataclasses.replace(task("win|US", history, "US", horizon_days=28), prior=weekly_verdict))
+    assert not again.backtest_reused and again.fits == 3 and again.metrics == fresh.metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -12,7 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.defs.forecast.assets import demand_forecast, freight_rate_forecast, select_top_series
+from orchestration.defs.forecast.assets import (
+    backtest_due,
+    demand_forecast,
+    freight_rate_forecast,
+    select_top_series,
+)
+from orchestration.defs.forecast.engine import PriorBacktest
 from orchestration.defs.forecast.tables import DEMAND_COLUMNS, FREIGHT_COLUMNS
 from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import WarehouseResource
@@ -266,3 +273,66 @@ def test_freight_forecast_is_kept_while_the_rates_are_unchanged(settings_env: Pa
     changed_meta, changed = run()
     assert changed_meta["refit"].value is True
     assert changed["generated_at"].iloc[0] > first["generated_at"].iloc[0]
+
+
+def test_backtest_due_once_per_cycle_per_series() -> None:
+    every = 7
+    verdict = PriorBacktest("daily", True, "prophet beat seasonal naive", (), dt.date(2025, 7, 1))
+    assert backtest_due("A|US", dt.date(2025, 7, 2), None, every)  # no verdict yet
+    assert backtest_due("A|US", dt.date(2025, 7, 2), dataclasses.replace(verdict, beat=None), every)
+    assert backtest_due("A|US", dt.date(2025, 7, 8), verdict, every)  # a week old
+    assert backtest_due("A|US", dt.date(2025, 6, 30), verdict, every)  # history went back before it
+    assert backtest_due("A|US", dt.date(2025, 7, 2), verdict, 1)  # every night
+    # Within the week each series has exactly one night of its own, and series spread over the nights.
+    nights = [dt.date(2025, 7, 1) + dt.timedelta(days=d) for d in range(every)]
+    own_night = {}
+    for n in range(50):
+        due = [night for night in nights if backtest_due(f"S{n}|US", night, verdict, every)]
+        assert len(due) == 1, due
+        own_night[n] = due[0]
+    assert len(set(own_night.values())) >= 5
+
+
+def test_demand_verdicts_are_reused_between_backtests(settings_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second night keeps the verdicts of the series not due (one fit each); with
+    backtest_every_days 1 every series is backtested again; changed settings void the verdicts."""
+    warehouse = settings_env / "warehouse.duckdb"
+    create_demand_mart(
+        warehouse,
+        {
+            ("SKU-1", "US"): synthetic_series(dt.date(2023, 7, 1), END, level=40.0, holiday_lift=15.0, seed=1),
+            ("SKU-2", "DE"): random_walk_series(seed=1, start="2023-10-01", end=END.isoformat()),
+            ("SKU-4", "US"): synthetic_series(dt.date(2023, 9, 1), END, level=2.0, seed=4),
+        },
+        {"SKU-1": "toys", "SKU-2": "tools", "SKU-4": "pet"},
+    )
+    resources = {"warehouse": WarehouseResource(path=str(warehouse))}
+    verdict_sql = "SELECT DISTINCT sku, beat_baseline, decision, backtested_through, prophet_mase FROM forecast.demand_forecast ORDER BY sku"
+
+    def run() -> dict:
+        get_settings.cache_clear()
+        result = dg.materialize([demand_forecast], resources=resources)
+        assert result.success
+        return result.asset_materializations_for_node("forecast__demand_forecast")[0].metadata["backtests"].value
+
+    first = run()
+    assert first["verdict_reused"] == 0 and first["run_tonight"] == 3
+    verdicts = read(warehouse, verdict_sql)
+    metrics = read(warehouse, "SELECT * EXCLUDE (generated_at) FROM forecast.backtest_metrics ORDER BY ALL")
+
+    second = run()  # END is not each series' own night for all three (asserted below), so some keep theirs
+    due = sum(
+        backtest_due(f"{sku}|{country}", END, PriorBacktest("daily", True, "", (), END), 7)
+        for sku, country in (("SKU-1", "US"), ("SKU-2", "DE"), ("SKU-4", "US"))
+    )
+    assert second["verdict_reused"] == 3 - due > 0
+    pd.testing.assert_frame_equal(read(warehouse, verdict_sql), verdicts)
+    pd.testing.assert_frame_equal(
+        read(warehouse, "SELECT * EXCLUDE (generated_at) FROM forecast.backtest_metrics ORDER BY ALL"), metrics
+    )
+
+    monkeypatch.setenv("TRADEWINDS_FORECAST__BACKTEST_EVERY_DAYS", "1")
+    assert run()["verdict_reused"] == 0
+    monkeypatch.setenv("TRADEWINDS_FORECAST__BACKTEST_EVERY_DAYS", "7")
+    monkeypatch.setenv("TRADEWINDS_FORECAST__HORIZON_DAYS", "28")  # another backtest: stored verdicts void
+    assert run()["verdict_reused"] == 0

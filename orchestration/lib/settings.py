@@ -127,6 +127,9 @@ class ForecastSettings(BaseModel):
     workers: int | None = None
     mp_start_method: Literal["spawn", "forkserver"] = "spawn"
     backtest_origins: int = 2
+    # Demand series are backtested again every this many nights, each on its own night of the
+    # cycle; in between the last verdict stands and only the final fit runs (1: every night).
+    backtest_every_days: int = Field(default=7, ge=1)
     freight_backtest_origins: int = 3
     history_days: int = 730
     freight_history_weeks: int = 156

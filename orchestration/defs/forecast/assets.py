@@ -16,10 +16,12 @@ Every forecast row carries the backtest verdict: ``model`` is what the numbers c
 baseline), and the mean MASE, sMAPE and interval coverage of both over the origins.
 """
 
+import dataclasses
 import datetime as dt
 import hashlib
 import os
 import time
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ import pandas as pd
 from orchestration.defs.forecast.engine import (
     DemandConfig,
     FreightConfig,
+    PriorBacktest,
     SeriesResult,
     SeriesTask,
     run_tasks,
@@ -353,6 +356,77 @@ def store_fingerprint(conn: duckdb.DuckDBPyConnection, asset: str, fingerprint: 
     conn.execute(f"INSERT OR REPLACE INTO {FINGERPRINTS} VALUES (?, ?, ?)", [asset, fingerprint, generated_at])
 
 
+#: FINGERPRINTS row of the settings the stored demand verdicts were backtested with.
+DEMAND_BACKTEST_SETTINGS = "demand_backtest_settings"
+
+
+def backtest_settings_digest(config: DemandConfig) -> str:
+    """What a demand verdict depends on besides the series (a change voids every stored verdict)."""
+    return hashlib.sha256(repr(config).encode()).hexdigest()
+
+
+def read_prior_backtests(conn: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], PriorBacktest]:
+    """``{(series level, series id): verdict}`` of the demand series in the forecast tables."""
+    tables = {FORECAST_TABLE: "sku", CATEGORY_TABLE: "category"}
+    for table in (*tables, METRICS_TABLE):
+        schema, name = table.split(".")
+        found = conn.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "AND column_name IN ('backtested_through', 'origin_date')",
+            [schema, name],
+        ).fetchone()[0]
+        if not found:  # not written yet, or written before verdicts were dated
+            return {}
+    verdicts = conn.execute(
+        " UNION ALL ".join(
+            f"SELECT DISTINCT '{level}' AS level, {level} || '|' || destination_country AS series_id, granularity, "
+            f"beat_baseline, decision, backtested_through FROM {table} WHERE backtested_through IS NOT NULL"
+            for table, level in tables.items()
+        )
+    ).fetchall()
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for level, series_id, *values in conn.execute(
+        f"SELECT series_level, series_id, origin_date, model, n_points, mae, mase, smape_pct, interval_coverage "
+        f"FROM {METRICS_TABLE} WHERE series_level IN ('sku', 'category') ORDER BY origin_date, model"
+    ).fetchall():
+        keys = ("origin_date", "model", "n_points", "mae", "mase", "smape_pct", "interval_coverage")
+        record = dict(zip(keys, values, strict=True))
+        for key in ("mae", "mase", "smape_pct", "interval_coverage"):
+            record[key] = float("nan") if record[key] is None else float(record[key])
+        rows.setdefault((level, series_id), []).append(record)
+    return {
+        (level, series_id): PriorBacktest(granularity, beat, decision, tuple(rows.get((level, series_id), ())), through)
+        for level, series_id, granularity, beat, decision, through in verdicts
+    }
+
+
+def backtest_due(series_id: str, as_of: dt.date, prior: PriorBacktest | None, every_days: int) -> bool:
+    """Whether a series is backtested tonight: without a usable verdict, when it is ``every_days``
+    old, and on the series' own night of the cycle (a hash of its id), so that about one
+    ``every_days``-th of the series is backtested each night instead of all of them on one."""
+    if prior is None or prior.beat is None or every_days <= 1:
+        return True
+    if (as_of - prior.backtested_through).days >= every_days or prior.backtested_through > as_of:
+        return True
+    return (as_of.toordinal() + zlib.crc32(series_id.encode("utf-8"))) % every_days == 0
+
+
+def with_priors(
+    tasks: Sequence[SeriesTask],
+    meta: Sequence[DemandSeries],
+    priors: dict[tuple[str, str], PriorBacktest],
+    as_of: dt.date,
+    every_days: int,
+) -> list[SeriesTask]:
+    """The tasks, each not due for a backtest carrying its stored verdict."""
+    out = []
+    for task, series in zip(tasks, meta, strict=True):
+        prior = priors.get((series.level, task.series_id))
+        due = backtest_due(task.series_id, as_of, prior, every_days)
+        out.append(task if due else dataclasses.replace(task, prior=prior))
+    return out
+
+
 def freight_tasks(rates: pd.DataFrame, config: FreightConfig) -> tuple[list[SeriesTask], list[dict[str, Any]]]:
     """One task per lane x mode; the lane's descriptive columns as metadata."""
     tasks, meta = [], []
@@ -548,10 +622,18 @@ def demand_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         context.log.warning(f"{CATALOG} is empty or missing: every other SKU counts as {UNCATEGORISED!r}")
 
     tasks, meta = demand_tasks(histories, category_histories, categories, as_of, config, settings.plot_series)
+    digest = backtest_settings_digest(config)
+    with warehouse.connect() as conn:
+        stored = stored_fingerprint(conn, DEMAND_BACKTEST_SETTINGS, FORECAST_TABLE)
+        priors = read_prior_backtests(conn) if stored and stored[0] == digest else {}
+    tasks = with_priors(tasks, meta, priors, as_of, settings.backtest_every_days)
+    reused = sum(t.prior is not None for t in tasks)
     workers = resolve_workers(settings)
     context.log.info(
         f"demand: {sum(m.level == 'sku' for m in meta)} SKU x market and {sum(m.level == 'category' for m in meta)} "
-        f"category x market series through {as_of}, {workers} worker(s) ({settings.mp_start_method})"
+        f"category x market series through {as_of}, {workers} worker(s) ({settings.mp_start_method}); "
+        f"{len(tasks) - reused} backtested tonight, {reused} keep a verdict under "
+        f"{settings.backtest_every_days} days old"
     )
     fit_started = time.perf_counter()
     results = run_tasks(tasks, workers, settings.mp_start_method, _progress(context, "demand"))
@@ -565,6 +647,7 @@ def demand_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             metric_rows,
             ["sku", "category"],
         )
+        store_fingerprint(conn, DEMAND_BACKTEST_SETTINGS, digest, generated_at)
 
     levels = [m.level for m in meta]
     accuracy = accuracy_summary(results, levels)
@@ -608,6 +691,13 @@ def demand_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "trained_through": dg.MetadataValue.text(str(as_of)),
             "horizon_days": dg.MetadataValue.int(settings.horizon_days),
             "backtest_origins": dg.MetadataValue.int(settings.backtest_origins),
+            "backtests": dg.MetadataValue.json(
+                {
+                    "run_tonight": len(tasks) - reused,
+                    "verdict_reused": reused,
+                    "every_days": settings.backtest_every_days,
+                }
+            ),
             "run": dg.MetadataValue.json(stats),
             "elapsed_seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 2)),
             "preview": dg.MetadataValue.md(markdown_table(preview)),

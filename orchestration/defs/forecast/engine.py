@@ -19,12 +19,18 @@ For every series (:class:`SeriesTask`):
 4. **Published forecast.** Daily rows for demand (weekly buckets spread over the days by the
    series' weekday profile), weekly rows for freight; never negative.
 
+**Backtest reuse.** A demand task may carry the verdict of a recent backtest of the same series
+(:class:`PriorBacktest`, at the same granularity): then steps 2 and 3 are taken from it, and only
+the final fit runs (one fit instead of ``backtest_origins`` + 1). The assets decide when
+(``forecast.backtest_every_days``): each series is backtested again on its own day of the cycle.
+
 Everything a result holds depends only on the task, so results are the same whether the
 series run in this process or in any number of worker processes (:func:`run_tasks`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import multiprocessing
 import os
@@ -93,6 +99,20 @@ class FreightConfig:
 
 
 @dataclass(frozen=True)
+class PriorBacktest:
+    """The backtest of a series on an earlier night, to decide again without refitting the origins."""
+
+    granularity: str
+    #: Prophet beat the baseline (None: it could not be backtested; such a verdict is not reused).
+    beat: bool | None
+    decision: str
+    #: Its rows of ``forecast.backtest_metrics``: origin_date, model, n_points, mae, mase, smape_pct, interval_coverage.
+    rows: tuple[dict[str, Any], ...]
+    #: Last day of the history that backtest saw.
+    backtested_through: dt.date
+
+
+@dataclass(frozen=True)
 class SeriesTask:
     """One series to forecast: gap-free ``ds``/``y`` (daily demand, weekly freight rates)."""
 
@@ -104,6 +124,8 @@ class SeriesTask:
     country: str | None = None
     #: Return the history tail and last backtest forecasts, for plots.
     keep_detail: bool = False
+    #: A recent backtest to reuse (demand only): only the final fit runs.
+    prior: PriorBacktest | None = None
 
 
 @dataclass
@@ -121,6 +143,10 @@ class SeriesResult:
     #: Mean metrics over the origins, per model, plus the number of origins.
     summary: dict[str, Any]
     detail: dict[str, pd.DataFrame] | None = None
+    #: Last day of the history the verdict's backtest saw (an earlier night's when reused).
+    backtested_through: dt.date | None = None
+    #: The verdict was reused from an earlier night's backtest.
+    backtest_reused: bool = False
     fits: int = 0
     #: Fits where L-BFGS stopped early and Newton's method was used instead.
     newton_fallbacks: int = 0
@@ -194,14 +220,24 @@ def _fmt(value: float) -> str:
 
 
 def _backtest_and_forecast(
-    path: _Path, seed: int, n_origins: int, floor: bool, keep_detail: bool, fit_model: bool = True
+    path: _Path,
+    seed: int,
+    n_origins: int,
+    floor: bool,
+    keep_detail: bool,
+    fit_model: bool = True,
+    prior: PriorBacktest | None = None,
 ) -> dict[str, Any]:
     """Backtest at up to ``n_origins`` origins, decide, and forecast from the full history.
 
-    With ``fit_model=False`` only the baseline is scored and published (no Prophet fit).
+    With ``fit_model=False`` only the baseline is scored and published (no Prophet fit). With a
+    usable ``prior`` (same granularity, a verdict) the origins are not fitted again: its rows
+    and verdict stand, and only the final fit runs (from Prophet's default start).
     """
     frame = path.frame
     n = len(frame)
+    if fit_model and prior is not None and prior.granularity == path.granularity and prior.beat is not None:
+        return _reuse_backtest(path, seed, floor, keep_detail, prior)
     cuts = [n - k * path.horizon for k in range(n_origins, 0, -1)]
     cuts = [c for c in cuts if c >= path.min_train]
     rows: list[dict[str, Any]] = []
@@ -230,10 +266,7 @@ def _backtest_and_forecast(
         rows.append(_score(PROPHET, origin, test, fit.forecast, scale))
         last["backtest_model"] = fit.forecast
 
-    summary: dict[str, Any] = {"backtest_origins": len({r["origin_date"] for r in rows})}
-    for model, prefix in ((PROPHET, "prophet"), (path.baseline_name, "baseline")):
-        for key in ("mase", "smape_pct", "interval_coverage", "mae"):
-            summary[f"{prefix}_{key}"] = _mean(rows, model, key)
+    summary = _summary(rows, path.baseline_name)
 
     baseline_label = path.baseline_name.replace("_", " ")
     beat: bool | None
@@ -287,6 +320,58 @@ def _backtest_and_forecast(
         "detail": detail,
         "fits": fits,
         "newton_fallbacks": fallbacks,
+        "backtested_through": pd.Timestamp(frame["ds"].iloc[-1]).date() if n else None,
+        "reused": False,
+    }
+
+
+def _summary(rows: list[dict[str, Any]], baseline_name: str) -> dict[str, Any]:
+    summary: dict[str, Any] = {"backtest_origins": len({r["origin_date"] for r in rows})}
+    for model, prefix in ((PROPHET, "prophet"), (baseline_name, "baseline")):
+        for key in ("mase", "smape_pct", "interval_coverage", "mae"):
+            summary[f"{prefix}_{key}"] = _mean(rows, model, key)
+    return summary
+
+
+def _reuse_backtest(path: _Path, seed: int, floor: bool, keep_detail: bool, prior: PriorBacktest) -> dict[str, Any]:
+    """The verdict of ``prior`` on today's history: the final fit when Prophet is trusted, else the baseline."""
+    rows = [dict(r) for r in prior.rows]
+    beat, decision = prior.beat, prior.decision
+    forecast: pd.DataFrame | None = None
+    model_used, fits, fallbacks = path.baseline_name, 0, 0
+    if beat:
+        try:
+            fits += 1
+            final = _model(path, path.frame, path.horizon, seed, None)
+            forecast, model_used = final.forecast, PROPHET
+            fallbacks += final.newton_fallback
+        except (ValueError, RuntimeError) as exc:
+            beat = False
+            decision = (
+                f"{path.baseline_name.replace('_', ' ')}: Prophet failed on the full history "
+                f"({type(exc).__name__}: {str(exc)[:200]})"
+            )
+    if forecast is None:
+        forecast = _baseline(path, path.frame, path.horizon, floor)
+    detail = None
+    if keep_detail:
+        detail = {
+            "history": path.frame.tail(2 * path.horizon + path.season).reset_index(drop=True),
+            "forecast": forecast,
+        }
+    return {
+        "granularity": path.granularity,
+        "beat": beat,
+        "decision": decision,
+        "model": model_used,
+        "forecast": forecast,
+        "rows": rows,
+        "summary": _summary(rows, path.baseline_name),
+        "detail": detail,
+        "fits": fits,
+        "newton_fallbacks": fallbacks,
+        "backtested_through": prior.backtested_through,
+        "reused": True,
     }
 
 
@@ -336,9 +421,11 @@ def _demand(task: SeriesTask, seed: int) -> dict[str, Any]:
         out["decision"] = f"seasonal naive: sales on {with_sales} days < {cfg.min_days_with_sales}, no model fitted"
         out["candidate"] = None
     else:
-        out = _backtest_and_forecast(path, seed, cfg.backtest_origins, floor=True, keep_detail=task.keep_detail)
+        out = _backtest_and_forecast(
+            path, seed, cfg.backtest_origins, floor=True, keep_detail=task.keep_detail, prior=task.prior
+        )
         out["candidate"] = PROPHET
-        if path.granularity == WEEKLY:
+        if path.granularity == WEEKLY and not out["reused"]:  # a reused decision says it already
             out["decision"] += f" (weekly buckets: ADI {adi:.2f} > {cfg.intermittent_adi})"
     if path.granularity == WEEKLY:
         weekly_fc = out["forecast"]
@@ -403,6 +490,8 @@ def forecast_series(task: SeriesTask) -> SeriesResult:
         metrics=out["rows"],
         summary=out["summary"],
         detail=out["detail"],
+        backtested_through=out["backtested_through"],
+        backtest_reused=out["reused"],
         fits=out["fits"],
         newton_fallbacks=out["newton_fallbacks"],
         seconds=time.perf_counter() - started,

@@ -40,6 +40,9 @@ VERDICT_COLUMNS: dict[str, str] = {
     "baseline_interval_coverage": "DOUBLE",
     "interval_width": "DOUBLE NOT NULL",
     "decision": "VARCHAR NOT NULL",
+    # Last day of the history the verdict's backtest saw: before trained_through when the
+    # verdict of an earlier night was reused (forecast.backtest_every_days)
+    "backtested_through": "DATE",
 }
 
 DEMAND_COLUMNS: dict[str, str] = {
@@ -150,6 +153,7 @@ def verdict(result: SeriesResult, width: float = INTERVAL_WIDTH) -> dict[str, An
         "baseline_interval_coverage": number("baseline_interval_coverage"),
         "interval_width": width,
         "decision": result.decision,
+        "backtested_through": result.backtested_through,
     }
 
 
