@@ -160,3 +160,16 @@ def test_old_dbt_build_folders_are_pruned(tmp_path):
         "dbt_models-ccc-3",
         "partial_parse.msgpack",
     ]
+
+
+def test_the_dbt_resource_knows_dbts_version_without_running_dbt(monkeypatch):
+    """dagster-dbt ran `dbt --version` (2.6 s) before every build; ours reads dbt-core's metadata."""
+    import importlib.metadata
+    from unittest import mock
+
+    from orchestration.defs.transform import DBT_PROJECT_DIR, TradewindsDbtCliResource, dbt_executable
+
+    resource = TradewindsDbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())
+    with mock.patch("dagster_dbt.core.resource.check_output", side_effect=AssertionError("dbt --version ran")):
+        found = resource._cli_version
+    assert str(found) == importlib.metadata.version("dbt-core") and found.major == 1
