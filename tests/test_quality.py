@@ -52,7 +52,7 @@ from orchestration.defs.quality.suites import (
     mart_models,
     render_context,
 )
-from orchestration.defs.quality.validation import CONTEXT_ROOT, jsonable, prune_validation_results
+from orchestration.defs.quality.validation import CONTEXT_ROOT, gx_dirs, jsonable, prune_validation_results
 from orchestration.lib.schemas import RAW_TABLES
 from orchestration.lib.settings import PROJECT_ROOT, get_settings
 from orchestration.lib.warehouse import WarehouseResource
@@ -1745,6 +1745,35 @@ def test_build_data_docs(tmp_path: Path) -> None:
     assert "raw_orders" in html
     pages = list((tmp_path / "site" / "validations").rglob("*.html"))
     assert pages, "no validation result pages rendered"
+
+
+def test_data_docs_render_each_result_once_and_drop_pruned_ones(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+
+    def pages() -> set[Path]:
+        return set((site / "validations").rglob("*.html"))
+
+    validate_frame("raw_orders", raw_frame("orders"))
+    build_data_docs(site)
+    before = pages()
+    first = max(before, key=lambda p: p.parent.name)  # the newest result (run-time folders sort by time)
+    first.write_text("rendered on an earlier night", encoding="utf-8")
+
+    validate_frame("raw_orders", raw_frame("orders", with_row("orders", order_line_id="OL-9", unit_price=-5.0)))
+    build_data_docs(site)
+    [second] = pages() - before  # only the new result was rendered ...
+    assert first.read_text(encoding="utf-8") == "rendered on an earlier night"  # ... not the earlier ones again
+    assert "unit_price" in second.read_text(encoding="utf-8")
+
+    validations, _ = gx_dirs()
+    [old_result] = [
+        p for p in validations.rglob("*.json") if p.stem == first.stem and p.parent.name == first.parent.name
+    ]
+    stale = time.time() - 40 * 86_400
+    os.utime(old_result, (stale, stale))
+    build_data_docs(site)
+    assert not first.exists() and not first.parent.exists()  # pruned with its result
+    assert pages() == (before - {first}) | {second}
 
 
 def test_old_validation_results_are_pruned(tmp_path: Path) -> None:

@@ -626,29 +626,44 @@ def prune_validation_results(validations_dir: Path, keep_days: int = KEEP_RESULT
         if path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
             removed += 1
+    remove_empty_folders(root)
+    return removed
+
+
+def remove_empty_folders(root: Path) -> None:
     for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
         with contextlib.suppress(OSError):
             folder.rmdir()  # only empty ones
-    return removed
 
 
 def build_data_docs(site_dir: Path, validations_dir: Path | None = None, keep_days: int = KEEP_RESULTS_DAYS) -> Path:
     """Render GX Data Docs (every suite and every stored validation result) into ``site_dir``.
 
     Results are those :func:`validate_frame` stored under ``<data_dir>/gx/validations``
-    (or ``validations_dir``); results older than ``keep_days`` are deleted first and the
-    site's result pages are rendered afresh. Returns the path of the site's ``index.html``.
+    (or ``validations_dir``); results older than ``keep_days`` are deleted first, with their
+    pages. Incremental: a result's page never changes once rendered, so only the results
+    without a page yet are rendered (GX renders every stored result otherwise: a night's
+    ~70 more each night, up to ``keep_days`` nights of them), with every suite and the index.
+    Returns the path of the site's ``index.html``.
     """
-    import shutil
-
     site_dir = Path(site_dir).resolve()
     site_dir.mkdir(parents=True, exist_ok=True)
     if validations_dir is None:
         validations_dir, _ = gx_dirs()
-    prune_validation_results(Path(validations_dir), keep_days)
-    shutil.rmtree(site_dir / "validations", ignore_errors=True)
-    context = load_context(Path(validations_dir).resolve(), site_dir)
-    context.build_data_docs(site_names=["local_site"])
+    validations_dir = Path(validations_dir).resolve()
+    prune_validation_results(validations_dir, keep_days)
+    context = load_context(validations_dir, site_dir)
+    results = {"/".join(key.to_tuple()): key for key in context.validation_results_store.list_keys()}
+    pages_dir = site_dir / "validations"
+    pages = {str(p.relative_to(pages_dir))[: -len(".html")]: p for p in pages_dir.rglob("*.html")}
+    for name, page in pages.items():
+        if name not in results:  # its result was pruned
+            page.unlink()
+    if pages_dir.is_dir():
+        remove_empty_folders(pages_dir)
+    new = [key for name, key in results.items() if name not in pages]
+    suites = list(context.expectations_store.list_keys())
+    context.build_data_docs(site_names=["local_site"], resource_identifiers=[*suites, *new])
     index = site_dir / "index.html"
     if not index.is_file():
         raise RuntimeError(f"GX did not write Data Docs to {site_dir} (no index.html)")
