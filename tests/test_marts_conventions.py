@@ -14,7 +14,8 @@ listed exception must still be needed. The rules (severity error, as dbt-project
 - ``mart_contract``            marts enforce their contract
 - ``source_outside_staging``   only staging models select from sources
 - ``mart_on_staging``          marts never select from staging models directly
-- ``mart_primary_key_test``    marts declare a primary key and test it: unique (``unique`` or
+- ``mart_primary_key_test``    marts declare a primary key (constraint, or ``meta.primary_key``
+                               where DuckDB's index would cost too much) and test it: unique (``unique`` or
                                ``unique_combination_of_columns`` on exactly its columns) and
                                not null (test or enforced ``not_null`` constraint) per column
 
@@ -90,13 +91,16 @@ def data_tests_on(manifest: Manifest, uid: str) -> list[Node]:
 
 
 def primary_key(node: Node) -> list[str]:
-    """Primary-key columns from the model-level or column-level ``primary_key`` constraint."""
+    """Primary-key columns from the model-level or column-level ``primary_key`` constraint, else
+    from ``meta.primary_key`` (a key declared but not enforced: the large day-grain marts)."""
     for constraint in node.get("constraints", []):
         if constraint["type"] == "primary_key":
             return list(constraint.get("columns") or [])
-    return [
+    enforced = [
         name for name, col in node["columns"].items() if any(c["type"] == "primary_key" for c in col["constraints"])
     ]
+    meta = {**(node.get("meta") or {}), **((node.get("config") or {}).get("meta") or {})}
+    return enforced or list(meta.get("primary_key") or [])
 
 
 # ---------------------------------------------------------------------------- rules

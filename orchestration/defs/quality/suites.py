@@ -849,6 +849,16 @@ def contract_mart_rules(name: str) -> list[Expectation]:
     return rules.get(name, [])
 
 
+def model_primary_key(model: dict[str, Any]) -> list[str]:
+    """A dbt model's key: its ``primary_key`` constraint, else ``meta.primary_key`` (declared,
+    not enforced: the large day-grain marts, where DuckDB's index would cost more than the build)."""
+    for constraint in model.get("constraints") or []:
+        if constraint.get("type") == "primary_key":
+            return list(constraint.get("columns") or [])
+    meta = {**(model.get("meta") or {}), **((model.get("config") or {}).get("meta") or {})}
+    return list(meta.get("primary_key") or [])
+
+
 def contract_mart_suite(name: str, model: dict[str, Any]) -> SuiteSpec:
     """The suite of a mart from its dbt contract: columns, types, key, not-null columns, and the
     ranges, value lists and market codes its dbt tests declare.
@@ -857,7 +867,7 @@ def contract_mart_suite(name: str, model: dict[str, Any]) -> SuiteSpec:
     metadata and Data Docs, where a failing dbt test only fails the dbt step.
     """
     columns = model.get("columns") or []
-    pk = next((c["columns"] for c in model.get("constraints") or [] if c.get("type") == "primary_key"), [])
+    pk = model_primary_key(model)
     exps: list[Expectation] = [columns_include(c["name"] for c in columns)]
     domain = contract_mart_rules(name)
     hand_coded = {e.kwargs["column"] for e in domain if e.type == "expect_column_values_to_be_in_set"}
