@@ -292,8 +292,29 @@ def _backtest_and_forecast(
         verdict = f"{measure} {_fmt(p)} vs {_fmt(b)} over {summary['backtest_origins']} origin(s)"
         decision = f"prophet beat {baseline_label}: {verdict}" if beat else f"{baseline_label} kept: prophet {verdict}"
 
+    return _publish(path, seed, floor, keep_detail, beat, decision, init, rows, fits, fallbacks, last, reused=False)
+
+
+def _publish(
+    path: _Path,
+    seed: int,
+    floor: bool,
+    keep_detail: bool,
+    beat: bool | None,
+    decision: str,
+    init: dict[str, Any] | None,
+    rows: list[dict[str, Any]],
+    fits: int,
+    fallbacks: int,
+    last: dict[str, pd.DataFrame],
+    reused: PriorBacktest | bool,
+) -> dict[str, Any]:
+    """The published forecast of a verdict: Prophet on the full history when trusted (warm-started
+    from ``init``), else the baseline; and the outcome of the series. ``reused``: the prior whose
+    verdict this is, or False when the backtest ran now."""
     forecast: pd.DataFrame | None = None
     model_used = path.baseline_name
+    frame = path.frame
     if beat:
         try:
             fits += 1
@@ -302,7 +323,10 @@ def _backtest_and_forecast(
             fallbacks += final.newton_fallback
         except (ValueError, RuntimeError) as exc:
             beat = False
-            decision = f"{baseline_label}: Prophet failed on the full history ({type(exc).__name__}: {str(exc)[:200]})"
+            decision = (
+                f"{path.baseline_name.replace('_', ' ')}: Prophet failed on the full history "
+                f"({type(exc).__name__}: {str(exc)[:200]})"
+            )
     if forecast is None:
         forecast = _baseline(path, frame, path.horizon, floor)
     detail = None
@@ -316,12 +340,14 @@ def _backtest_and_forecast(
         "model": model_used,
         "forecast": forecast,
         "rows": rows,
-        "summary": summary,
+        "summary": _summary(rows, path.baseline_name),
         "detail": detail,
         "fits": fits,
         "newton_fallbacks": fallbacks,
-        "backtested_through": pd.Timestamp(frame["ds"].iloc[-1]).date() if n else None,
-        "reused": False,
+        "backtested_through": (
+            reused.backtested_through if reused else (pd.Timestamp(frame["ds"].iloc[-1]).date() if len(frame) else None)
+        ),
+        "reused": bool(reused),
     }
 
 
@@ -336,43 +362,7 @@ def _summary(rows: list[dict[str, Any]], baseline_name: str) -> dict[str, Any]:
 def _reuse_backtest(path: _Path, seed: int, floor: bool, keep_detail: bool, prior: PriorBacktest) -> dict[str, Any]:
     """The verdict of ``prior`` on today's history: the final fit when Prophet is trusted, else the baseline."""
     rows = [dict(r) for r in prior.rows]
-    beat, decision = prior.beat, prior.decision
-    forecast: pd.DataFrame | None = None
-    model_used, fits, fallbacks = path.baseline_name, 0, 0
-    if beat:
-        try:
-            fits += 1
-            final = _model(path, path.frame, path.horizon, seed, None)
-            forecast, model_used = final.forecast, PROPHET
-            fallbacks += final.newton_fallback
-        except (ValueError, RuntimeError) as exc:
-            beat = False
-            decision = (
-                f"{path.baseline_name.replace('_', ' ')}: Prophet failed on the full history "
-                f"({type(exc).__name__}: {str(exc)[:200]})"
-            )
-    if forecast is None:
-        forecast = _baseline(path, path.frame, path.horizon, floor)
-    detail = None
-    if keep_detail:
-        detail = {
-            "history": path.frame.tail(2 * path.horizon + path.season).reset_index(drop=True),
-            "forecast": forecast,
-        }
-    return {
-        "granularity": path.granularity,
-        "beat": beat,
-        "decision": decision,
-        "model": model_used,
-        "forecast": forecast,
-        "rows": rows,
-        "summary": _summary(rows, path.baseline_name),
-        "detail": detail,
-        "fits": fits,
-        "newton_fallbacks": fallbacks,
-        "backtested_through": prior.backtested_through,
-        "reused": True,
-    }
+    return _publish(path, seed, floor, keep_detail, prior.beat, prior.decision, None, rows, 0, 0, {}, reused=prior)
 
 
 # ---------------------------------------------------------------- series kinds
