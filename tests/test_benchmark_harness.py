@@ -72,5 +72,6 @@ def test_dbt_breakdown_reads_the_runs_build_folder(harness, tmp_path: Path) -> N
     assert breakdown["invocation_seconds"] == 12.5
     assert breakdown["by_type"]["model"] == {"nodes": 2, "execution_seconds": 8.0, "wall_seconds": 6.0}
     assert breakdown["by_type"]["test"]["wall_seconds"] == 1.0
+    assert breakdown["test_only_seconds"] == 1.0  # 00:06-00:07: no model ran beside the test
     assert next(iter(breakdown["slowest_nodes"])) in ("model.p.a", "model.p.b")
     assert harness.dbt_breakdown("0000000", tmp_path) is None
