@@ -167,7 +167,12 @@ def test_the_dbt_resource_knows_dbts_version_without_running_dbt(monkeypatch):
     import importlib.metadata
     from unittest import mock
 
+    from dagster_dbt import DbtCliResource
+
     from orchestration.defs.transform import DBT_PROJECT_DIR, TradewindsDbtCliResource, dbt_executable
+
+    # The override replaces a private member of dagster-dbt: if a release renames it, ours is dead code.
+    assert "_cli_version" in vars(DbtCliResource), "dagster-dbt no longer has _cli_version: revisit the override"
 
     resource = TradewindsDbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())
     with mock.patch("dagster_dbt.core.resource.check_output", side_effect=AssertionError("dbt --version ran")):
