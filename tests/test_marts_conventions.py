@@ -38,6 +38,8 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestration.defs.quality.suites import model_primary_key
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
 SQLFLUFF_EXECUTABLE = Path(sys.executable).with_name("sqlfluff")
@@ -93,14 +95,9 @@ def data_tests_on(manifest: Manifest, uid: str) -> list[Node]:
 def primary_key(node: Node) -> list[str]:
     """Primary-key columns from the model-level or column-level ``primary_key`` constraint, else
     from ``meta.primary_key`` (a key declared but not enforced: the large day-grain marts)."""
-    for constraint in node.get("constraints", []):
-        if constraint["type"] == "primary_key":
-            return list(constraint.get("columns") or [])
-    enforced = [
+    return model_primary_key(node) or [
         name for name, col in node["columns"].items() if any(c["type"] == "primary_key" for c in col["constraints"])
     ]
-    meta = {**(node.get("meta") or {}), **((node.get("config") or {}).get("meta") or {})}
-    return enforced or list(meta.get("primary_key") or [])
 
 
 # ---------------------------------------------------------------------------- rules

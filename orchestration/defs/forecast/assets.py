@@ -368,15 +368,13 @@ def backtest_settings_digest(config: DemandConfig) -> str:
 def read_prior_backtests(conn: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], PriorBacktest]:
     """``{(series level, series id): verdict}`` of the demand series in the forecast tables."""
     tables = {FORECAST_TABLE: "sku", CATEGORY_TABLE: "category"}
-    for table in (*tables, METRICS_TABLE):
-        schema, name = table.split(".")
-        found = conn.execute(
-            "SELECT count(*) FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-            "AND column_name IN ('backtested_through', 'origin_date')",
-            [schema, name],
-        ).fetchone()[0]
-        if not found:  # not written yet, or written before verdicts were dated
-            return {}
+    dated = conn.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE column_name = 'backtested_through' "
+        "AND table_schema || '.' || table_name IN (SELECT unnest(?::VARCHAR[]))",
+        [list(tables)],
+    ).fetchone()[0]
+    if dated < len(tables) or not _has_table(conn, METRICS_TABLE):  # not written yet, or before verdicts were dated
+        return {}
     verdicts = conn.execute(
         " UNION ALL ".join(
             f"SELECT DISTINCT '{level}' AS level, {level} || '|' || destination_country AS series_id, granularity, "

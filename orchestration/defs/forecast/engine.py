@@ -292,7 +292,8 @@ def _backtest_and_forecast(
         verdict = f"{measure} {_fmt(p)} vs {_fmt(b)} over {summary['backtest_origins']} origin(s)"
         decision = f"prophet beat {baseline_label}: {verdict}" if beat else f"{baseline_label} kept: prophet {verdict}"
 
-    return _publish(path, seed, floor, keep_detail, beat, decision, init, rows, fits, fallbacks, last, reused=False)
+    through = pd.Timestamp(frame["ds"].iloc[-1]).date() if n else None
+    return _publish(path, seed, floor, keep_detail, beat, decision, init, rows, fits, fallbacks, last, through, False)
 
 
 def _publish(
@@ -307,11 +308,12 @@ def _publish(
     fits: int,
     fallbacks: int,
     last: dict[str, pd.DataFrame],
-    reused: PriorBacktest | bool,
+    backtested_through: dt.date | None,
+    reused: bool,
 ) -> dict[str, Any]:
     """The published forecast of a verdict: Prophet on the full history when trusted (warm-started
-    from ``init``), else the baseline; and the outcome of the series. ``reused``: the prior whose
-    verdict this is, or False when the backtest ran now."""
+    from ``init``), else the baseline; and the outcome of the series. ``backtested_through``: the
+    last day the verdict's backtest saw; ``reused``: that backtest ran on an earlier night."""
     forecast: pd.DataFrame | None = None
     model_used = path.baseline_name
     frame = path.frame
@@ -344,10 +346,8 @@ def _publish(
         "detail": detail,
         "fits": fits,
         "newton_fallbacks": fallbacks,
-        "backtested_through": (
-            reused.backtested_through if reused else (pd.Timestamp(frame["ds"].iloc[-1]).date() if len(frame) else None)
-        ),
-        "reused": bool(reused),
+        "backtested_through": backtested_through,
+        "reused": reused,
     }
 
 
@@ -362,7 +362,9 @@ def _summary(rows: list[dict[str, Any]], baseline_name: str) -> dict[str, Any]:
 def _reuse_backtest(path: _Path, seed: int, floor: bool, keep_detail: bool, prior: PriorBacktest) -> dict[str, Any]:
     """The verdict of ``prior`` on today's history: the final fit when Prophet is trusted, else the baseline."""
     rows = [dict(r) for r in prior.rows]
-    return _publish(path, seed, floor, keep_detail, prior.beat, prior.decision, None, rows, 0, 0, {}, reused=prior)
+    return _publish(
+        path, seed, floor, keep_detail, prior.beat, prior.decision, None, rows, 0, 0, {}, prior.backtested_through, True
+    )
 
 
 # ---------------------------------------------------------------- series kinds
