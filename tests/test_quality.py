@@ -52,7 +52,13 @@ from orchestration.defs.quality.suites import (
     mart_models,
     render_context,
 )
-from orchestration.defs.quality.validation import CONTEXT_ROOT, gx_dirs, jsonable, prune_validation_results
+from orchestration.defs.quality.validation import (
+    CONTEXT_ROOT,
+    gx_dirs,
+    jsonable,
+    prune_validation_results,
+    widen_for_gx,
+)
 from orchestration.lib.schemas import RAW_TABLES
 from orchestration.lib.settings import PROJECT_ROOT, get_settings
 from orchestration.lib.warehouse import WarehouseResource
@@ -763,6 +769,47 @@ def test_loader_columns_are_ignored() -> None:
 def test_unknown_suite_names_the_fix() -> None:
     with pytest.raises(SuiteNotFoundError, match="raw_nope.*python -m orchestration.defs.quality"):
         validate_frame("raw_nope", raw_frame("orders"))
+
+
+def test_frames_are_widened_to_the_dtypes_gx_compares_vectorized() -> None:
+    # DuckDB hands pandas INTEGER as int32 and TIMESTAMP as microseconds: GX 1.x checks bounds
+    # on those value by value in Python (seconds per column at mart size), on int64, float64
+    # and nanosecond timestamps vectorized.
+    frame = typed_frame(
+        {
+            "n": "INTEGER",
+            "s": "SMALLINT",
+            "f": "FLOAT",
+            "ts": "TIMESTAMP",
+            "d": "DATE",
+            "far": "TIMESTAMP",
+            "k": "VARCHAR",
+        },
+        [
+            {"n": 1, "s": 2, "f": 0.5, "ts": T, "d": D, "far": "9999-12-31 00:00:00", "k": "a"},
+            {"n": -3, "s": None, "f": None, "ts": None, "d": None, "far": None, "k": None},
+        ],
+    )
+    widened = widen_for_gx(frame)
+    assert str(widened["n"].dtype) == "int64"
+    assert str(widened["f"].dtype) == "float64"
+    assert str(widened["ts"].dtype) == str(widened["d"].dtype) == "datetime64[ns]"
+    assert widened["far"].dtype == frame["far"].dtype  # beyond 2262: kept in microseconds
+    assert widened["k"].dtype == frame["k"].dtype
+    pd.testing.assert_frame_equal(widened.astype(object), frame.astype(object), check_dtype=False)
+
+
+def test_narrow_and_wide_frames_fail_the_same_expectations() -> None:
+    rows = with_row("orders", order_line_id="OL-9", quantity=-2, ordered_at="2099-01-01 00:00:00")
+    narrow = raw_frame("orders", rows)
+    assert str(narrow["quantity"].dtype) == "int32"
+    wide = narrow.astype({"quantity": "int64", "ordered_at": "datetime64[ns]"})
+    got = {(f.expectation_type, f.columns, f.unexpected_count) for f in validate_frame("raw_orders", narrow).failures}
+    assert got == {
+        (f.expectation_type, f.columns, f.unexpected_count) for f in validate_frame("raw_orders", wide).failures
+    }
+    assert ("expect_column_values_to_be_between", ("quantity",), 1) in got
+    assert ("expect_column_values_to_be_between", ("ordered_at",), 1) in got
 
 
 # ---------------------------------------------------------------- bad rows, one family at a time

@@ -176,6 +176,35 @@ def clear_cache() -> None:
 # ---------------------------------------------------------------- validating
 
 
+def widen_for_gx(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with narrow numbers as int64/float64 and timestamps as datetime64[ns].
+
+    GX 1.x compares a column with bounds (``expect_column_values_to_be_between``) vectorized
+    only for int64, float64 and nanosecond timestamps; any other dtype goes value by value
+    through Python. DuckDB hands pandas INTEGER as int32 and TIMESTAMP/DATE as microseconds,
+    so an 800k-row mart took 7.2 s instead of 1.7 s. The widening keeps every value and its
+    kind (the suites' type lists name kinds: any int width, any timestamp unit). A timestamp
+    column outside the nanosecond range (before 1677 or after 2262) stays as it is.
+    """
+    import numpy as np
+    import pandas as pd
+
+    widened: dict[str, Any] = {}
+    for column, dtype in frame.dtypes.items():
+        if not isinstance(dtype, np.dtype):
+            continue  # extension dtypes (strings, nullable ints) take GX's other paths
+        try:
+            if dtype.kind == "i" and dtype != np.int64:
+                widened[column] = frame[column].astype(np.int64)
+            elif dtype.kind == "f" and dtype != np.float64:
+                widened[column] = frame[column].astype(np.float64)
+            elif dtype.kind == "M" and dtype != np.dtype("datetime64[ns]"):
+                widened[column] = frame[column].astype("datetime64[ns]")
+        except (OverflowError, pd.errors.OutOfBoundsDatetime):
+            continue
+    return frame.assign(**widened) if widened else frame
+
+
 def validate_frame(
     suite_name: str,
     df: pd.DataFrame,
@@ -196,7 +225,7 @@ def validate_frame(
     validations_dir, docs_dir = gx_dirs()
     state = _state(validations_dir, docs_dir)
     # A fresh 0..n-1 index: GX reports failing rows by index label, looked up below.
-    frame = df.drop(columns=[c for c in META_COLUMNS if c in df.columns]).reset_index(drop=True)
+    frame = widen_for_gx(df.drop(columns=[c for c in META_COLUMNS if c in df.columns]).reset_index(drop=True))
     validated_at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with state.lock:
         vd = state.definition(suite_name)
