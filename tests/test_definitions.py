@@ -9,6 +9,7 @@ import dagster as dg
 from orchestration.defs.transform import (
     TradewindsTranslator,
     build_dbt_args,
+    dbt_environment,
     group_from_path,
     model_schema,
     prune_invocations,
@@ -17,6 +18,7 @@ from orchestration.defs.transform import (
 )
 from orchestration.lib.schemas import RAW_TABLES
 from orchestration.lib.settings import Settings
+from orchestration.lib.warehouse import WarehouseResource
 
 DOMAIN_GROUPS = {
     "platform",
@@ -178,3 +180,18 @@ def test_the_dbt_resource_knows_dbts_version_without_running_dbt(monkeypatch):
     with mock.patch("dagster_dbt.core.resource.check_output", side_effect=AssertionError("dbt --version ran")):
         found = resource._cli_version
     assert str(found) == importlib.metadata.version("dbt-core") and found.major == 1
+
+
+def test_dbt_process_environment_comes_from_the_settings(monkeypatch, tmp_path):
+    """dbt's threads are settings dbt.threads (not DuckDB's), its memory limit the warehouse's."""
+    monkeypatch.setenv("TRADEWINDS_DBT__THREADS", "6")
+    warehouse = WarehouseResource(path=str(tmp_path / "w.duckdb"), threads=1, memory_limit="1GB")
+    env = dbt_environment(Settings(), warehouse, ("2025-06-30", "2025-06-30"))
+    assert env["TRADEWINDS_DBT_THREADS"] == "6"
+    assert env["TRADEWINDS_DUCKDB_MEMORY_LIMIT"] == "1GB"
+    assert env["TRADEWINDS_WAREHOUSE"] == str(tmp_path / "w.duckdb")
+    assert env["TRADEWINDS_DBT_MIN_DATE"] == env["TRADEWINDS_DBT_MAX_DATE"] == "2025-06-30"
+    monkeypatch.delenv("TRADEWINDS_DBT__THREADS")
+    default = dbt_environment(Settings(), WarehouseResource(path="w.duckdb"), None)
+    assert default["TRADEWINDS_DBT_THREADS"] == "4"
+    assert "TRADEWINDS_DUCKDB_MEMORY_LIMIT" not in default

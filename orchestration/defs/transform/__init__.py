@@ -157,6 +157,23 @@ def window_env(window: tuple[str, str] | None) -> dict[str, str]:
     return {"TRADEWINDS_DBT_MIN_DATE": start, "TRADEWINDS_DBT_MAX_DATE": end}
 
 
+def dbt_environment(settings: Settings, warehouse: WarehouseResource, window: tuple[str, str] | None) -> dict[str, str]:
+    """What the nightly's dbt process reads from the environment (``profiles.yml``, the window macros).
+
+    ``warehouse``: the run's WarehouseResource (its path and DuckDB memory limit).
+    """
+    env = {
+        "TRADEWINDS_WAREHOUSE": str(os.path.abspath(warehouse.path)),
+        "TRADEWINDS_DBT_THREADS": str(settings.dbt.threads),
+        **window_env(window),
+    }
+    if warehouse.memory_limit:
+        env["TRADEWINDS_DUCKDB_MEMORY_LIMIT"] = warehouse.memory_limit
+    if settings.dbt.target != "spark" and settings.dbt.raw_parquet_path:
+        env["TRADEWINDS_RAW_PARQUET"] = settings.dbt.raw_parquet_path
+    return env
+
+
 def dbt_executable() -> str:
     """dbt from PATH, else the one installed beside this interpreter (``.venv/bin/dbt``).
 
@@ -245,17 +262,10 @@ def build_defs() -> dg.Definitions:
     def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
         # dbt runs in its own process; its profile reads the warehouse path from the environment.
         settings = get_settings()
-        os.environ["TRADEWINDS_WAREHOUSE"] = str(os.path.abspath(warehouse.path))
-        if warehouse.threads:
-            os.environ["TRADEWINDS_DBT_THREADS"] = str(warehouse.threads)
-        if warehouse.memory_limit:
-            os.environ["TRADEWINDS_DUCKDB_MEMORY_LIMIT"] = warehouse.memory_limit
+        window = run_window(context.run.tags)
+        os.environ.update(dbt_environment(settings, warehouse, window))
         if settings.dbt.target == "spark":
             prepare_spark_build(settings, warehouse.path, context.log)
-        elif settings.dbt.raw_parquet_path:
-            os.environ["TRADEWINDS_RAW_PARQUET"] = settings.dbt.raw_parquet_path
-        window = run_window(context.run.tags)
-        os.environ.update(window_env(window))
         if window:
             context.log.info(
                 f"dbt build for the days {window[0]}..{window[1]}: incremental models recompute only those"
