@@ -1720,12 +1720,13 @@ def test_incremental_marts_are_the_ones_dbt_builds_incrementally() -> None:
         mart_row_filter("demand_sku_market_daily", ("2025-06-30'; DROP TABLE x; --", "2025-06-30"))
 
 
-def test_incremental_mart_check_reads_the_runs_days_row_by_row_and_the_whole_table_for_keys(tmp_path: Path) -> None:
-    """``gx_mart_demand_sku_market_daily`` on a one-day run: a bad value on an earlier day (a row
-    the night did not rewrite) is not read again, one on the run's day blocks, and a duplicate
-    key anywhere blocks; a run without a partition day reads every row."""
+def test_incremental_mart_check_reads_the_runs_days_row_by_row_and_for_keys_with_the_day(tmp_path: Path) -> None:
+    """``gx_mart_demand_sku_market_daily`` on a one-day run: a bad value or a duplicate key on an
+    earlier day (rows the night did not rewrite; its key holds the day, so a duplicate can only
+    sit within one day) is not read again, one on the run's day blocks; a run without a
+    partition day reads every row."""
     path = tmp_path / "warehouse.duckdb"
-    case = {"bad_day": None, "duplicate": False}
+    case: dict[str, Any] = {"bad_day": None, "duplicate": None}
 
     @dg.asset(key=["marts", "demand_sku_market_daily"])
     def demand(warehouse: WarehouseResource) -> None:
@@ -1734,13 +1735,15 @@ def test_incremental_mart_check_reads_the_runs_days_row_by_row_and_the_whole_tab
             if row["order_date"] == case["bad_day"] and row["sku"] == "SKU-1":
                 row["units"] = -3
         if case["duplicate"]:
-            rows.append(dict(rows[0]))
+            rows.append(dict(next(r for r in rows if r["order_date"] == case["duplicate"])))
         write_demand_mart(warehouse, rows)
 
     check = build_mart_check("demand_sku_market_daily")
     day_tags = {"dagster/asset_partition_range_start": "2025-06-30", "dagster/asset_partition_range_end": "2025-06-30"}
 
-    def night(tags: dict[str, str], bad_day: str | None = None, duplicate: bool = False) -> dg.AssetCheckEvaluation:
+    def night(
+        tags: dict[str, str], bad_day: str | None = None, duplicate: str | None = None
+    ) -> dg.AssetCheckEvaluation:
         case.update(bad_day=bad_day, duplicate=duplicate)
         result = dg.materialize(
             [demand, check],
@@ -1757,13 +1760,16 @@ def test_incremental_mart_check_reads_the_runs_days_row_by_row_and_the_whole_tab
     assert "2025-06-30" in old_bad.metadata["rows_checked_row_by_row"].value
     todays_bad = night(day_tags, bad_day="2025-06-30")
     assert not todays_bad.passed and "units" in todays_bad.metadata["failed_expectations"].value
-    duplicate = night(day_tags, duplicate=True)  # the copy is of 2025-06-01, outside the run's day
+    old_duplicate = night(day_tags, duplicate="2025-06-01")  # judged on the night that wrote that day
+    assert old_duplicate.passed, old_duplicate.description
+    duplicate = night(day_tags, duplicate="2025-06-30")
     assert not duplicate.passed
-    assert {f["expectation_type"] for f in duplicate.metadata["failures"].value} == {
-        "expect_compound_columns_to_be_unique"
-    }
+    [dup] = duplicate.metadata["failures"].value
+    assert dup["expectation_type"] == "expect_compound_columns_to_be_unique" and dup["unexpected_count"] == 2
     whole = night({}, bad_day="2025-06-10")  # no partition day: every row is read
     assert not whole.passed and whole.metadata["rows_checked_row_by_row"].value == "all"
+    whole_keys = night({}, duplicate="2025-06-01")
+    assert not whole_keys.passed
 
 
 def test_mart_check_on_a_missing_table_fails_with_a_message(tmp_path: Path) -> None:

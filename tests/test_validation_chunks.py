@@ -107,6 +107,35 @@ def test_a_row_filter_narrows_the_row_checks_but_not_keys_or_counts() -> None:
     assert {f.expectation_type for f in nothing.failures} == {"expect_column_values_to_be_unique"}
 
 
+def test_a_key_holding_the_filters_day_is_checked_within_the_filter() -> None:
+    """With ``day_column``, a key that holds it is counted over the filtered rows (a duplicate can
+    only sit within one day); a key without it, or without ``day_column``, over every row."""
+    compound = "expect_compound_columns_to_be_unique"
+    with duckdb.connect() as conn:
+        base = GOOD_ROWS["inventory"][0]  # key: snapshot_date, sku, warehouse_id
+        frame = raw_frame("inventory", [{**base, "sku": f"SKU-{i}"} for i in range(50)] + [dict(base, sku="SKU-3")])
+        conn.register("frame", frame)
+        conn.execute("CREATE TABLE inventory AS SELECT * FROM frame")
+        day = frame["snapshot_date"].iloc[0].date().isoformat()
+        for row_filter, day_column, found in (
+            (f"snapshot_date = DATE '{day}'", "snapshot_date", True),  # the duplicate's day
+            ("snapshot_date = DATE '2099-01-01'", "snapshot_date", False),  # another day
+            ("snapshot_date = DATE '2099-01-01'", None, True),  # no day column: every row
+        ):
+            outcome, _ = validate_query(
+                "raw_inventory", conn, "SELECT * FROM inventory", chunk_rows=CHUNK,
+                row_filter=row_filter, day_column=day_column,
+            )  # fmt: skip
+            assert (compound in {f.expectation_type for f in outcome.failures}) is found, (row_filter, day_column)
+    with duckdb.connect() as conn:
+        orders(conn, duplicate_of=5)  # order_line_id holds no day: over every row whatever the filter
+        sql = "SELECT *, CAST(ordered_at AS DATE) AS day FROM orders"
+        outcome, _ = validate_query(
+            "raw_orders", conn, sql, chunk_rows=CHUNK, row_filter="day = DATE '2099-01-01'", day_column="day"
+        )
+    assert failure(outcome, "expect_column_values_to_be_unique", "order_line_id").unexpected_count == 2
+
+
 def test_good_rows_in_chunks_pass() -> None:
     with duckdb.connect() as conn:
         orders(conn)

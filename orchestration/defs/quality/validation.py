@@ -427,6 +427,7 @@ def validate_query(
     now: dt.datetime | None = None,
     parameters: Mapping[str, Any] | None = None,
     row_filter: str | None = None,
+    day_column: str | None = None,
 ) -> tuple[SuiteOutcome, pd.DataFrame | None]:
     """Validate the rows of a DuckDB query with a suite, ``chunk_rows`` rows in memory at a time.
 
@@ -438,9 +439,14 @@ def validate_query(
     ``parameters``: suite parameters, as for :func:`validate_frame`. Returns the outcome and the first ``preview_rows`` rows (None when 0).
 
     ``row_filter``: a SQL predicate on the query's columns: the row-wise expectations look only at
-    the rows it selects (the rows an incremental build rewrote), while key uniqueness and the
-    aggregate expectations are still judged over the whole result. The outcome's ``rows`` is the
-    whole result's count; the failures' percentages are of the filtered rows.
+    the rows it selects (the rows an incremental build rewrote), while key uniqueness (but see
+    ``day_column``) and the aggregate expectations are still judged over the whole result. The
+    outcome's ``rows`` is the whole result's count; the failures' percentages are of the
+    filtered rows.
+
+    ``day_column``: the day column ``row_filter`` selects on. A uniqueness key that holds it can
+    repeat only within a day, so its duplicates are counted over the filtered rows alone (the
+    other days were counted when they were written); any other key over the whole result.
     """
     import pandas as pd
 
@@ -452,7 +458,7 @@ def validate_query(
         outcome = validate_frame(suite_name, frame, now=validated_at, parameters=parameters)
         return outcome, (frame.head(preview_rows) if preview_rows else None)
     started = time.perf_counter()
-    duplicates = _duplicate_rows(suite_name, conn, sql, params)
+    duplicates = _duplicate_rows(suite_name, conn, sql, params, row_filter if day_column else None, day_column)
     aggregates, chunk_parameters = _aggregate_failures(suite_name, conn, sql, params, total, parameters or {})
     cursor = conn.execute(f"SELECT * FROM ({sql}) WHERE {row_filter}" if row_filter else sql, params)
     vectors = max(1, chunk_rows // 2048)  # DuckDB hands out 2,048-row vectors
@@ -548,8 +554,16 @@ def _aggregate_failures(
     return failures, chunk_parameters
 
 
-def _duplicate_rows(suite_name: str, conn: Any, sql: str, params: list[Any]) -> dict[tuple[str, ...], tuple[int, str]]:
-    """Rows in duplicate-key groups over the whole query, per unique expectation of the suite."""
+def _duplicate_rows(
+    suite_name: str,
+    conn: Any,
+    sql: str,
+    params: list[Any],
+    row_filter: str | None = None,
+    day_column: str | None = None,
+) -> dict[tuple[str, ...], tuple[int, str]]:
+    """Rows in duplicate-key groups, per unique expectation of the suite: over the whole query,
+    or over the rows of ``row_filter`` for a key that holds ``day_column``."""
     validations_dir, docs_dir = gx_dirs()
     state = _state(validations_dir, docs_dir)
     with state.lock:
@@ -562,6 +576,8 @@ def _duplicate_rows(suite_name: str, conn: Any, sql: str, params: list[Any]) -> 
         columns = tuple(config.kwargs.get("column_list") or [config.kwargs["column"]])
         quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
         not_null = " AND ".join(f'"{c}" IS NOT NULL' for c in columns)
+        if row_filter and day_column in columns:
+            not_null = f"({row_filter}) AND {not_null}"
         count = conn.execute(
             f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM ({sql}) WHERE {not_null} "
             f"GROUP BY {quoted} HAVING count(*) > 1)",
