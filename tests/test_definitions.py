@@ -17,7 +17,7 @@ from orchestration.defs.transform import (
     window_env,
 )
 from orchestration.lib.schemas import RAW_TABLES
-from orchestration.lib.settings import Settings
+from orchestration.lib.settings import Settings, get_settings
 from orchestration.lib.warehouse import WarehouseResource
 
 DOMAIN_GROUPS = {
@@ -195,3 +195,29 @@ def test_dbt_process_environment_comes_from_the_settings(monkeypatch, tmp_path):
     default = dbt_environment(Settings(), WarehouseResource(path="w.duckdb"), None)
     assert default["TRADEWINDS_DBT_THREADS"] == "4"
     assert "TRADEWINDS_DUCKDB_MEMORY_LIMIT" not in default
+
+
+def test_forecast_workers_are_warmed_when_the_dbt_build_is_done(monkeypatch):
+    """The nightly starts the forecast's forkserver after the dbt step (not before: memory peak)."""
+    from orchestration.defs import jobs
+    from orchestration.defs.forecast import engine
+
+    started: list[str] = []
+    monkeypatch.setattr(engine, "warm_workers", lambda method: started.append(method) or True)
+    monkeypatch.setenv("TRADEWINDS_FORECAST__WORKERS", "2")
+
+    def after(op_name: str) -> None:
+        get_settings.cache_clear()
+        op = dg.op(name=op_name)(lambda: None)
+        jobs.warm_forecast_workers(dg.build_hook_context(op=op))
+
+    after("raw__orders")
+    assert started == []
+    after(jobs.WARM_FORECAST_AFTER_STEP)
+    assert started == ["forkserver"]
+    monkeypatch.setenv("TRADEWINDS_FORECAST__WORKERS", "1")  # fits in the run's process: nothing to warm
+    after(jobs.WARM_FORECAST_AFTER_STEP)
+    assert started == ["forkserver"]
+    get_settings.cache_clear()
+    nightly = dg.Definitions(jobs=jobs.build_jobs_and_schedules()[0]).resolve_job_def(jobs.NIGHTLY_JOB)
+    assert jobs.warm_forecast_workers in nightly.hook_defs

@@ -37,6 +37,7 @@ from orchestration.defs.forecast.engine import (
     SeriesTask,
     forecast_series,
     run_tasks,
+    warm_workers,
 )
 from orchestration.defs.forecast.models import (
     ProphetConfig,
@@ -453,14 +454,17 @@ def test_freight_forecast_shape_and_naive_baseline() -> None:
         assert result.model == "naive" and (result.forecast["yhat"] == rate[-1]).all()
 
 
-def test_same_series_same_result_in_one_process_or_two() -> None:
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
+def test_same_series_same_result_in_one_process_or_two(start_method: str) -> None:
     tasks = [
         task("a|US", synthetic_series(start=dt.date(2024, 1, 1), seed=1), "US", horizon_days=28),
         task("b|DE", random_walk_series(seed=2, start="2024-06-01"), "DE", horizon_days=28),
         task("c|SG", synthetic_series(start=dt.date(2023, 9, 1), level=0.6, seed=3), "SG", horizon_days=28),
     ]
     one = run_tasks(tasks, workers=1)
-    two = run_tasks(tasks, workers=2, start_method="spawn")
+    # forkserver as the nightly uses it: started ahead (after the dbt build), then forking workers.
+    assert warm_workers(start_method) is (start_method == "forkserver")
+    two = run_tasks(tasks, workers=2, start_method=start_method)
     again = run_tasks(tasks, workers=1)
     for a, b, c in zip(one, two, again, strict=True):
         assert (a.series_id, a.model, a.decision, a.granularity) == (b.series_id, b.model, b.decision, b.granularity)

@@ -505,6 +505,34 @@ def _init_worker() -> None:
     import prophet  # noqa: F401
 
 
+#: What a forkserver imports once: the workers it forks start with Prophet and this module
+#: loaded instead of importing them each (about 2.5 s of a spawned worker's start).
+FORKSERVER_PRELOAD = ("orchestration.defs.forecast.engine", "prophet")
+
+
+def worker_context(start_method: str) -> multiprocessing.context.BaseContext:
+    """The multiprocessing context of the workers: ``spawn``, or ``forkserver`` preloading Prophet."""
+    if start_method not in ("spawn", "forkserver"):
+        raise ValueError(f"start_method must be 'spawn' or 'forkserver', got {start_method!r}")
+    context = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        context.set_forkserver_preload(list(FORKSERVER_PRELOAD))
+    return context
+
+
+def warm_workers(start_method: str) -> bool:
+    """Start the forkserver now, in the background, so that a later :func:`run_tasks` forks its
+    workers ready (the server imports Prophet in its own process meanwhile). False for
+    ``spawn``, which has nothing to start ahead. Idempotent."""
+    if start_method != "forkserver":
+        return False
+    worker_context(start_method)
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+    return True
+
+
 def run_tasks(
     tasks: Sequence[SeriesTask],
     workers: int,
@@ -527,9 +555,7 @@ def run_tasks(
             if progress:
                 progress(len(results), total)
         return results
-    if start_method not in ("spawn", "forkserver"):
-        raise ValueError(f"start_method must be 'spawn' or 'forkserver', got {start_method!r}")
-    context = multiprocessing.get_context(start_method)
+    context = worker_context(start_method)
     chunksize = max(1, min(8, total // (workers * 16)))
     with ProcessPoolExecutor(max_workers=min(workers, total), mp_context=context, initializer=_init_worker) as pool:
         for result in pool.map(forecast_series, tasks, chunksize=chunksize):
