@@ -810,6 +810,38 @@ def test_record_and_deliver_can_run_apart(tmp_path: Path, conn) -> None:
         record_run(conn, ["transit_delay"], found(("L1", "warning")), settings, now)
 
 
+def test_delivery_outcomes_are_recorded_in_batches_and_when_a_send_raises(
+    tmp_path: Path, conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seven messages, outcomes written every three; the sixth send raises: the five sent before
+    are recorded delivered (the last two in the final write), the rest stay pending for the next run."""
+    from orchestration.defs.alerts import lifecycle
+
+    settings = make_settings(tmp_path)
+    now = dt.datetime(2025, 7, 1, 2, tzinfo=dt.UTC)
+    record_run(conn, ["freight_spike"], found(*((f"L{i}", "warning") for i in range(7))), settings, now, "run-a")
+    monkeypatch.setattr(lifecycle, "RECORD_EVERY", 3)
+    real, sent = lifecycle.send_with_retries, []
+
+    def flaky(*args: Any, **kwargs: Any):
+        if len(sent) == 5:
+            raise RuntimeError("notifier bug")
+        sent.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "send_with_retries", flaky)
+    with pytest.raises(RuntimeError, match="notifier bug"):
+        deliver_unsent(conn, ["freight_spike"], settings, now, "run-a", sleep=lambda s: None)
+    statuses = [row["status"] for row in deliveries(conn)]
+    assert statuses == ["delivered"] * 5 + ["pending"] * 2
+    assert len(read_outbox(settings.outbox)) == 5
+    monkeypatch.setattr(lifecycle, "send_with_retries", real)
+    later = deliver_unsent(conn, ["freight_spike"], settings, now, "run-b", sleep=lambda s: None)
+    assert [o.status for o in later] == ["delivered"] * 2
+    assert {row["status"] for row in deliveries(conn)} == {"delivered"}
+    assert all(row["attempts"] == 1 and row["delivered_at"] is not None for row in deliveries(conn))
+
+
 # ================================================================ routing and the outbox
 
 

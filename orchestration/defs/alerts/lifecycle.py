@@ -227,6 +227,10 @@ def record_run(
     return summary
 
 
+#: Delivery outcomes written per statement by :func:`deliver_unsent`.
+RECORD_EVERY = 200
+
+
 def deliver_unsent(
     conn: duckdb.DuckDBPyConnection,
     rules: Sequence[str],
@@ -235,34 +239,52 @@ def deliver_unsent(
     run_id: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[DeliveryOutcome]:
-    """Step 4: send every pending or failed delivery of ``rules``, oldest first, each with retries."""
+    """Step 4: send every pending or failed delivery of ``rules``, oldest first, each with retries.
+
+    Outcomes are recorded every ``RECORD_EVERY`` deliveries in one statement (and at the end): a
+    stock-out night sends a couple of thousand messages, one UPDATE each took a second and a
+    half. A crash between a send and its record sends that message again on the next run, as
+    it would with one statement per delivery: at most ``RECORD_EVERY`` of them.
+    """
     notifiers = validate_routing(settings)
     secrets = secret_values(settings)
     store.ensure_alert_tables(conn)
     down: dict[str, str] = {}
     outcomes = []
-    for row in store.unsent_deliveries(conn, rules):
-        channel, delivery_id = str(row["channel"]), str(row["delivery_id"])
-        retried = int(row["attempts"]) > 0 or row["created_run_id"] != run_id
-        if channel not in notifiers:
-            status, attempts, detail = store.DROPPED, 0, f"channel {channel!r} is no longer configured"
-        elif channel in down:
-            status, attempts = store.FAILED, 0
-            detail = f"not attempted: channel {channel} failed earlier in this run ({down[channel]})"
-        else:
-            result = send_with_retries(
-                channel, notifiers[channel], {**row["message"], "channel": channel}, settings.notifiers, secrets, sleep
+    pending: list[tuple[str, str, int, str]] = []
+    try:
+        for row in store.unsent_deliveries(conn, rules):
+            channel, delivery_id = str(row["channel"]), str(row["delivery_id"])
+            retried = int(row["attempts"]) > 0 or row["created_run_id"] != run_id
+            if channel not in notifiers:
+                status, attempts, detail = store.DROPPED, 0, f"channel {channel!r} is no longer configured"
+            elif channel in down:
+                status, attempts = store.FAILED, 0
+                detail = f"not attempted: channel {channel} failed earlier in this run ({down[channel]})"
+            else:
+                result = send_with_retries(
+                    channel,
+                    notifiers[channel],
+                    {**row["message"], "channel": channel},
+                    settings.notifiers,
+                    secrets,
+                    sleep,
+                )
+                status = store.DELIVERED if result.ok else store.FAILED
+                attempts, detail = result.attempts, result.detail
+                if not result.ok and result.channel_down:
+                    down[channel] = result.detail
+            pending.append((delivery_id, status, attempts, detail))
+            if len(pending) >= RECORD_EVERY:
+                store.record_attempts(conn, pending, now)
+                pending.clear()
+            outcomes.append(
+                DeliveryOutcome(
+                    delivery_id, str(row["dedup_key"]), str(row["event"]), channel, status, attempts, detail, retried
+                )
             )
-            status = store.DELIVERED if result.ok else store.FAILED
-            attempts, detail = result.attempts, result.detail
-            if not result.ok and result.channel_down:
-                down[channel] = result.detail
-        store.record_attempt(conn, delivery_id, status, attempts, detail, now)
-        outcomes.append(
-            DeliveryOutcome(
-                delivery_id, str(row["dedup_key"]), str(row["event"]), channel, status, attempts, detail, retried
-            )
-        )
+    finally:  # what was sent is recorded even when a later send raises
+        store.record_attempts(conn, pending, now)
     return outcomes
 
 

@@ -331,22 +331,36 @@ def unsent_deliveries(conn: duckdb.DuckDBPyConnection, rules: Iterable[str]) -> 
     return rows
 
 
-def record_attempt(
+def record_attempts(
     conn: duckdb.DuckDBPyConnection,
-    delivery_id: str,
-    status: str,
-    attempts: int,
-    detail: str,
+    outcomes: Sequence[tuple[str, str, int, str]],
     when: dt.datetime,
 ) -> None:
-    """The outcome of sending one message (``attempts`` made now; 0 when it was not tried)."""
-    conn.execute(
-        f"""
-        UPDATE {ALERT_DELIVERIES}
-        SET status = ?, attempts = attempts + ?, detail = ?,
-            last_attempt_at = CASE WHEN ? > 0 THEN ? ELSE last_attempt_at END,
-            delivered_at = CASE WHEN ? = '{DELIVERED}' THEN ? ELSE delivered_at END
-        WHERE delivery_id = ?
-        """,
-        [status, attempts, detail, attempts, _naive(when), status, _naive(when), delivery_id],
+    """The outcomes of sending messages, ``(delivery_id, status, attempts, detail)`` each (``attempts``
+    made now; 0 when it was not tried), in one statement."""
+    if not outcomes:
+        return
+    _with_rows(
+        conn,
+        "_attempts",
+        {
+            "delivery_id": (pa.string(), [o[0] for o in outcomes]),
+            "status": (pa.string(), [o[1] for o in outcomes]),
+            "attempts": (pa.int32(), [int(o[2]) for o in outcomes]),
+            "detail": (pa.string(), [o[3] for o in outcomes]),
+        },
     )
+    try:
+        conn.execute(
+            f"""
+            UPDATE {ALERT_DELIVERIES} AS d
+            SET status = a.status, attempts = d.attempts + a.attempts, detail = a.detail,
+                last_attempt_at = CASE WHEN a.attempts > 0 THEN ? ELSE d.last_attempt_at END,
+                delivered_at = CASE WHEN a.status = '{DELIVERED}' THEN ? ELSE d.delivered_at END
+            FROM _attempts AS a
+            WHERE d.delivery_id = a.delivery_id
+            """,
+            [_naive(when), _naive(when)],
+        )
+    finally:
+        conn.unregister("_attempts")
