@@ -23,3 +23,7 @@ def type_string() -> str:
 
 def length(expression: str) -> str:
     return f"length({expression})"
+
+
+def date_trunc(datepart: str, date: str) -> str:
+    return f"date_trunc('{datepart}', {date})"

@@ -6,6 +6,10 @@
 -- (last 90 days) vs the competitors' median price on that listing, in percent (+10 = 10%
 -- above the median).
 
+-- A table, not a view: int_sku_markets_assembled and the key test both read it (a view would
+-- rank the competitor snapshots for each of them).
+{{ config(materialized='table') }}
+
 with
 
 sku_markets as (
