@@ -424,3 +424,37 @@ def test_gate_sensor_pages_new_failures_once(page_env: Path) -> None:
         oncall_gate_failure(cli)
         assert len(read_outbox()) == 1
         assert int(cli.cursor) > int(again.cursor)
+
+
+def test_many_passing_gates_are_judged_from_one_query_of_latest_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mart has hundreds of gates upstream: those whose latest verdict passed on the whole asset
+    are settled from one batch read; only the others get the history walk (and the same answer)."""
+    from orchestration.defs.quality.gating import GateLedger
+
+    passing = [dg.AssetCheckSpec(f"ok_{i}", asset="wide") for i in range(6)]
+
+    @dg.asset(check_specs=[*passing, dg.AssetCheckSpec("bad", asset="wide")])
+    def wide():
+        yield dg.MaterializeResult()
+        for spec in passing:
+            yield dg.AssetCheckResult(check_name=spec.name, passed=True)
+        yield dg.AssetCheckResult(check_name="bad", passed=False, severity=dg.AssetCheckSeverity.ERROR)
+
+    walked: list[str] = []
+    real = GateLedger.open_failures
+
+    def spy(self, check_key, **kwargs):
+        walked.append(check_key.name)
+        return real(self, check_key, **kwargs)
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        dg.materialize([wide], instance=instance, raise_on_error=False)
+        keys = [dg.AssetCheckKey(dg.AssetKey("wide"), s.name) for s in passing] + [
+            dg.AssetCheckKey(dg.AssetKey("wide"), "bad"),
+            dg.AssetCheckKey(dg.AssetKey("wide"), "never_ran"),
+        ]
+        expected = [f for key in keys for f in GateLedger(instance).open_failures(key)]
+        monkeypatch.setattr(GateLedger, "open_failures", spy)
+        found = GateLedger(instance).open_gate_failures(keys)
+    assert [f.gate for f in found] == [f.gate for f in expected] == ["wide:bad"]
+    assert walked == ["bad"]
