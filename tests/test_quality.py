@@ -799,6 +799,24 @@ def test_frames_are_widened_to_the_dtypes_gx_compares_vectorized() -> None:
     pd.testing.assert_frame_equal(widened.astype(object), frame.astype(object), check_dtype=False)
 
 
+def test_no_frame_outlives_its_validation() -> None:
+    """GX's engine kept each suite's last frame (GBs at SF 10 for the rest of the night)."""
+    import gc
+
+    def live_frames() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, pd.DataFrame) and len(o) == 321)
+
+    before = live_frames()
+    for table in ("orders", "tickets"):
+        base = GOOD_ROWS[table][0]
+        key = RAW_TABLES[table].primary_key[-1]
+        frame = raw_frame(table, [{**base, key: f"X-{i}"} for i in range(321)])
+        assert validate_frame(f"raw_{table}", frame).rows == 321
+        del frame
+    assert live_frames() == before
+
+
 def test_narrow_and_wide_frames_fail_the_same_expectations() -> None:
     rows = with_row("orders", order_line_id="OL-9", quantity=-2, ordered_at="2099-01-01 00:00:00")
     narrow = raw_frame("orders", rows)
