@@ -211,8 +211,9 @@ class DbtSettings(BaseModel):
     # ~30 MB) to dbt_project/target/dbt_models-<run>-<id>: the newest this many are kept.
     keep_invocations: int = Field(default=7, ge=1)
     # dbt nodes run at once (dbt's `threads`). More than the cores: much of a node is dbt's own
-    # Python (compiling, bookkeeping) that overlaps another node's query; on an SF 10
-    # one-day build 4 took 17.4 s against 20.2 s with 2. DuckDB's threads per query are
+    # Python (compiling, bookkeeping) that can overlap another node's query. Measured at SF 10:
+    # a one-day build 17.4-20.6 s with 4 against 20.1-20.2 s with 2 (within this machine's
+    # noise), a full refresh 71.1 s against 71.7 s. DuckDB's threads per query are
     # duckdb.threads; its memory limit bounds all the nodes together.
     threads: int = Field(default=4, ge=1)
 

@@ -243,8 +243,9 @@ def deliver_unsent(
 
     Outcomes are recorded every ``RECORD_EVERY`` deliveries in one statement (and at the end): a
     stock-out night sends a couple of thousand messages, one UPDATE each took a second and a
-    half. A crash between a send and its record sends that message again on the next run, as
-    it would with one statement per delivery: at most ``RECORD_EVERY`` of them.
+    half. A send that raises still has the outcomes before it recorded (``finally``); a process
+    killed between a send and its record sends that message again on the next run: at most
+    ``RECORD_EVERY`` of them (one, when each delivery had its own statement).
     """
     notifiers = validate_routing(settings)
     secrets = secret_values(settings)

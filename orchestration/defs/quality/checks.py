@@ -235,7 +235,7 @@ def validate_mart(
                 chunk_rows=get_settings().duckdb.validation_chunk_rows,
                 parameters=parameters,
                 row_filter=row_filter,
-                day_column=INCREMENTAL_MART_DAYS.get(mart) if row_filter else None,
+                day_column=INCREMENTAL_MART_DAYS.get(mart),
             )
     except duckdb.Error as exc:
         return (

@@ -476,7 +476,7 @@ def validate_query(
         outcome = validate_frame(suite_name, frame, now=validated_at, parameters=parameters)
         return outcome, (frame.head(preview_rows) if preview_rows else None)
     started = time.perf_counter()
-    duplicates = _duplicate_rows(suite_name, conn, sql, params, row_filter if day_column else None, day_column)
+    duplicates = _duplicate_rows(suite_name, conn, sql, params, row_filter, day_column)
     aggregates, chunk_parameters = _aggregate_failures(suite_name, conn, sql, params, total, parameters or {})
     cursor = conn.execute(f"SELECT * FROM ({sql}) WHERE {row_filter}" if row_filter else sql, params)
     vectors = max(1, chunk_rows // 2048)  # DuckDB hands out 2,048-row vectors
