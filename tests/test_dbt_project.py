@@ -755,6 +755,30 @@ def test_a_nightly_build_leaves_a_parse_state_the_next_night_reuses(tmp_path: Pa
     assert "Unable to do partial parsing" in other_vars  # what the prepared manifest's state did every night
 
 
+@pytest.mark.parametrize("window", [False, True], ids=["full_build", "one_day_window"])
+def test_a_null_in_a_not_null_mart_column_fails_the_build_and_keeps_the_mart(
+    built: Path, tmp_path: Path, window: bool
+) -> None:
+    """The marts' not-null columns are enforced contract constraints, not data tests: a NULL
+    fails the mart's build (DuckDB's NOT NULL) and the mart keeps its previous rows, on a full
+    build and on a windowed night (whose pre-hook first deletes the window's days)."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built, warehouse)
+    mart = "marts.traffic_sku_market_daily"
+    with duckdb.connect(str(warehouse)) as conn:
+        day = conn.execute("SELECT max(traffic_date) FROM raw.traffic").fetchone()[0]
+        before = conn.execute(f"SELECT * FROM {mart} ORDER BY ALL").fetchall()
+        assert any(row for row in before if day in row)
+        conn.execute("UPDATE raw.traffic SET sessions = NULL WHERE traffic_date = ?", [day])
+    env = {"TRADEWINDS_DBT_MIN_DATE": str(day), "TRADEWINDS_DBT_MAX_DATE": str(day)} if window else {}
+    with mock.patch.dict(os.environ, env):
+        result = run_dbt(["run", "--select", "int_traffic_days_aggregated", "traffic_sku_market_daily"], warehouse, tmp_path)
+    assert result.returncode != 0
+    assert "NOT NULL constraint failed" in result.stdout, result.stdout[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        assert conn.execute(f"SELECT * FROM {mart} ORDER BY ALL").fetchall() == before
+
+
 def test_a_windowed_build_tests_the_windows_days_and_keys_across_days(built: Path, tmp_path: Path) -> None:
     """With a partition window the data tests of a day-grain model read the window's days
     (macros/get_where_subquery.sql), except uniqueness of a key without the day, which still
@@ -762,9 +786,9 @@ def test_a_windowed_build_tests_the_windows_days_and_keys_across_days(built: Pat
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copyfile(built, warehouse)
     with duckdb.connect(str(warehouse)) as conn:
-        # A negative quantity on 2030-01-05, and an existing order line again on 2030-01-06.
+        # An unknown SKU on 2030-01-05, and an existing order line again on 2030-01-06.
         conn.execute(
-            "INSERT INTO raw.orders SELECT * REPLACE (-1 AS quantity, 'BAD-1' AS order_line_id, "
+            "INSERT INTO raw.orders SELECT * REPLACE ('NO-SUCH-SKU' AS sku, 'BAD-1' AS order_line_id, "
             "TIMESTAMP '2030-01-05 10:00:00' AS ordered_at) FROM raw.orders LIMIT 1"
         )
         conn.execute(
@@ -781,11 +805,11 @@ def test_a_windowed_build_tests_the_windows_days_and_keys_across_days(built: Pat
         results = json.loads((work / "target" / "run_results.json").read_text())["results"]
         return {r["unique_id"].split(".")[2] for r in results if r["status"] == "fail"}
 
-    quantity_test = "accepted_range_stg_platform__orders_quantity__1"
+    sku_test = "relationships_stg_platform__orders_sku__sku__ref_stg_platform__catalog_"
     unique_test = "unique_stg_platform__orders_order_line_id"
     assert failing("2030-01-07") == {unique_test}
-    assert failing("2030-01-05") == {unique_test, quantity_test}
-    assert {unique_test, quantity_test} <= failing(None)  # no window: every row
+    assert failing("2030-01-05") == {unique_test, sku_test}
+    assert {unique_test, sku_test} <= failing(None)  # no window: every row
 
 
 def test_the_test_window_works_on_a_state_parsed_before_the_override_existed(built: Path, tmp_path: Path) -> None:
@@ -818,5 +842,6 @@ def test_the_test_window_works_on_a_state_parsed_before_the_override_existed(bui
     out = dbt("compile", "--select", "stg_platform__traffic,resource_type:test", **window)
     assert "Unable to do partial parsing" not in out
     compiled = project / "target" / "compiled" / "tradewinds" / "models" / "staging" / "platform"
-    sql = next(compiled.rglob("not_null_stg_platform__traffic_sku.sql")).read_text()
-    assert "traffic_date between cast('2030-01-05' as date)" in sql
+    # The traffic model's relationships tests (dbt shortens their long names to a hash).
+    sqls = [p.read_text() for p in compiled.rglob("relationships_stg_platform__tr_*.sql")]
+    assert sqls and all("traffic_date between cast('2030-01-05' as date)" in sql for sql in sqls)

@@ -18,6 +18,13 @@ listed exception must still be needed. The rules (severity error, as dbt-project
                                where DuckDB's index would cost too much) and test it: unique (``unique`` or
                                ``unique_combination_of_columns`` on exactly its columns) and
                                not null (test or enforced ``not_null`` constraint) per column
+- ``staging_key_ungated``      a staging model's raw key is checked not null and unique, by its
+                               dbt tests or by the raw table's GX suite (the blocking gate of the
+                               ingest asset, which stops the dbt build when it fails)
+- ``staging_test_repeats_gate`` no staging data test repeats what the raw table's GX suite
+                               already enforces on the same column (a staging view only renames
+                               and casts): the repeat costs a query and three Dagster events a
+                               night and catches nothing the gate has not stopped
 
 The rules are tested against a hand-made manifest that breaks each of them, and SQL style is
 checked with sqlfluff (dialect duckdb, the project's ``.sqlfluff``).
@@ -39,11 +46,13 @@ import pytest
 import yaml
 
 from orchestration.defs.quality.suites import model_primary_key
+from orchestration.lib.schemas import RAW_TABLES
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
 SQLFLUFF_EXECUTABLE = Path(sys.executable).with_name("sqlfluff")
 EXCEPTIONS_FILE = DBT_PROJECT_DIR / "conventions_exceptions.yml"
+RAW_SUITES_DIR = Path(__file__).resolve().parents[1] / "expectations" / "gx" / "expectations"
 PROJECT = "tradewinds"
 STAGING_NAME = re.compile(r"^stg_(?P<source>[a-z0-9]+)__(?P<entity>[a-z0-9_]+)$")
 
@@ -208,6 +217,192 @@ def check_mart_primary_keys(manifest: Manifest) -> list[Violation]:
     return out
 
 
+# ---------------------------------------------------------------------------- staging vs the raw gates
+
+#: What a staging ``cast(<raw column> as <type>)`` renders, by the type it names.
+_CAST_TYPES = {
+    "{{ dbt.type_string() }}": "VARCHAR",
+    "{{ type_double() }}": "DOUBLE",
+    "{{ dbt.type_timestamp() }}": "TIMESTAMP",
+    "{{ dbt.type_int() }}": "INTEGER",
+    "{{ dbt.type_bigint() }}": "BIGINT",
+    "integer": "INTEGER",
+    "bigint": "BIGINT",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "boolean": "BOOLEAN",
+}
+#: Casts that keep every value (and so nullness, ranges, value sets and uniqueness) as it is.
+_LOSSLESS = {("INTEGER", "BIGINT"), ("INTEGER", "DOUBLE"), ("BIGINT", "DOUBLE")}
+_SELECTED = re.compile(
+    r"^\s*(?:cast\(\s*(?P<cast_of>\w+)\s+as\s+(?P<type>.+?)\)|(?P<plain>\w+))\s+as\s+(?P<alias>\w+)\s*,?\s*$",
+    re.IGNORECASE,
+)
+
+
+def raw_columns_of_staging(node: Node, raw_types: Mapping[str, str]) -> dict[str, str]:
+    """Staging column -> the raw column it is, unchanged: a plain select or a lossless cast.
+
+    Read from the model's SQL, one ``<expr> as <alias>`` per line (the staging style). A column
+    computed any other way, or cast to a narrower type (a timestamp to a date, a double to an
+    integer), maps to nothing: nothing the raw gate checks is known to hold for it.
+    """
+    out = {}
+    for line in node.get("raw_code", "").splitlines():
+        m = _SELECTED.match(line)
+        if not m:
+            continue
+        raw = m["cast_of"] or m["plain"]
+        if raw not in raw_types:
+            continue
+        if m["cast_of"]:
+            target = _CAST_TYPES.get(" ".join(m["type"].split()).lower() if "{" not in m["type"] else m["type"].strip())
+            source = raw_types[raw].upper()
+            if target is None or (target != source and (source, target) not in _LOSSLESS):
+                continue
+        out[m["alias"]] = raw
+    return out
+
+
+def load_raw_suites(directory: Path = RAW_SUITES_DIR) -> dict[str, list[dict[str, Any]]]:
+    """Raw table -> its GX suite's expectations (``raw_<table>.json``)."""
+    return {
+        p.stem.removeprefix("raw_"): json.loads(p.read_text(encoding="utf-8"))["expectations"]
+        for p in sorted(directory.glob("raw_*.json"))
+    }
+
+
+def _gated(expectations: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The expectations that block: critical, unconditional, on every row (no ``mostly``)."""
+    return [
+        (e["type"], e["kwargs"])
+        for e in expectations
+        if e.get("severity", "critical") == "critical"
+        and "row_condition" not in e["kwargs"]
+        and e["kwargs"].get("mostly", 1) == 1
+    ]
+
+
+def _bound_implied(gate: Any, gate_strict: bool, test: Any, test_inclusive: bool, lower: bool) -> bool:
+    """Does the gate's bound keep every value within the test's bound?"""
+    if test is None:
+        return True
+    if not isinstance(gate, int | float) or isinstance(gate, bool):
+        return False  # no bound, or a parameter (now_utc) the gate resolves at run time
+    tighter = gate > test if lower else gate < test
+    return tighter or (gate == test and (test_inclusive or gate_strict))
+
+
+def gate_unique_keys(gate: list[tuple[str, dict[str, Any]]], day_column: str | None) -> list[set[str]]:
+    """The column sets the gate keeps unique across the whole table.
+
+    The gate of a daily-partitioned table validates the days a night loaded, so it sees a
+    duplicate only within those days: across the table it keeps unique only a key holding the
+    partition day (``day_column``). A whole-table load (snapshot, series) is validated whole.
+    """
+    keys = [{k["column"]} for t, k in gate if t == "expect_column_values_to_be_unique"] + [
+        set(k["column_list"]) for t, k in gate if t == "expect_compound_columns_to_be_unique"
+    ]
+    return [k for k in keys if day_column is None or day_column in k]
+
+
+def gate_implies(
+    test: Node, column_map: Mapping[str, str], gate: list[tuple[str, dict[str, Any]]], day_column: str | None = None
+) -> bool:
+    """True when a blocking expectation of the raw suite already enforces this staging data test.
+
+    ``day_column``: the raw table's partition column when the gate sees one night's days only.
+    """
+    meta = test["test_metadata"]
+    name, kwargs = meta["name"], meta.get("kwargs") or {}
+    column = column_map.get(kwargs.get("column_name") or test.get("column_name") or "")
+    unique_sets = gate_unique_keys(gate, day_column)
+    if name == "unique_combination_of_columns":
+        wanted = [column_map.get(c) for c in kwargs.get("combination_of_columns") or []]
+        return bool(wanted) and None not in wanted and any(s <= set(wanted) for s in unique_sets)
+    if column is None:
+        return False
+    on_column = [(t, k) for t, k in gate if k.get("column") == column]
+    if name == "not_null":
+        return any(t == "expect_column_values_to_not_be_null" for t, _ in on_column)
+    if name == "unique":
+        return {column} in unique_sets
+    if name == "accepted_values":
+        values = {str(v) for v in kwargs.get("values") or []}
+        return any(
+            t == "expect_column_values_to_be_in_set" and {str(v) for v in k["value_set"]} <= values
+            for t, k in on_column
+        )
+    if name == "accepted_range":
+        inclusive = kwargs.get("inclusive", True) is not False
+        return any(
+            t == "expect_column_values_to_be_between"
+            and _bound_implied(k.get("min_value"), bool(k.get("strict_min")), kwargs.get("min_value"), inclusive, True)
+            and _bound_implied(k.get("max_value"), bool(k.get("strict_max")), kwargs.get("max_value"), inclusive, False)
+            for t, k in on_column
+        )
+    return False
+
+
+def _staging_over_raw(manifest: Manifest) -> Iterator[tuple[str, Node, str]]:
+    """(uid, node, raw table) of each staging model that reads one raw table."""
+    for uid, node in project_models(manifest).items():
+        if layer(node) != "staging":
+            continue
+        sources = [manifest["sources"][p] for p in parents(node) if p.startswith("source.")]
+        if len(sources) == 1:
+            source = sources[0]
+            yield uid, node, source.get("identifier") or source.get("name") or ""
+
+
+def check_staging_against_raw_gates(
+    manifest: Manifest,
+    suites: Mapping[str, list[dict[str, Any]]] | None = None,
+    raw_tables: Mapping[str, Any] = RAW_TABLES,
+) -> list[Violation]:
+    suites = load_raw_suites() if suites is None else suites
+    out = []
+    for uid, node, table in _staging_over_raw(manifest):
+        if table not in raw_tables:
+            continue
+        gate = _gated(suites.get(table, []))
+        raw = raw_tables[table]
+        day_column = raw.partition_column if raw.daily_partitioned else None
+        column_map = raw_columns_of_staging(node, raw.columns)
+        tests = data_tests_on(manifest, uid)
+        repeated = sorted(t["name"] for t in tests if gate_implies(t, column_map, gate, day_column))
+        if repeated:
+            out.append(Violation("staging_test_repeats_gate", node["name"], ", ".join(repeated)))
+        # The key: each column never NULL and the whole key unique, by the gate or a dbt test.
+        by_raw = {raw: staged for staged, raw in column_map.items()}
+        key = list(raw.primary_key)
+        gate_nulls = {k["column"] for t, k in gate if t == "expect_column_values_to_not_be_null"}
+        tested_nulls = {
+            column_map.get(t["test_metadata"]["kwargs"].get("column_name") or t.get("column_name") or "")
+            for t in tests
+            if t["test_metadata"]["name"] == "not_null"
+        }
+        missing = [c for c in key if c not in gate_nulls and c not in tested_nulls]
+        gate_unique = gate_unique_keys(gate, day_column)
+        tested_unique = [
+            {column_map.get(c) for c in t["test_metadata"]["kwargs"].get("combination_of_columns") or []}
+            if t["test_metadata"]["name"] == "unique_combination_of_columns"
+            else {column_map.get(t["test_metadata"]["kwargs"].get("column_name") or t.get("column_name") or "")}
+            for t in tests
+            if t["test_metadata"]["name"] in ("unique", "unique_combination_of_columns")
+        ]
+        if not any(s <= set(key) for s in gate_unique + tested_unique):
+            missing.append(f"uniqueness of ({', '.join(key)})")
+        unmapped = [c for c in key if c not in by_raw]
+        if missing or unmapped:
+            detail = "; ".join(
+                [f"not checked: {', '.join(missing)}"] * bool(missing)
+                + [f"key columns not selected unchanged: {', '.join(unmapped)}"] * bool(unmapped)
+            )
+            out.append(Violation("staging_key_ungated", node["name"], detail))
+    return out
+
+
 RULES: tuple[Callable[[Manifest], list[Violation]], ...] = (
     check_model_descriptions,
     check_mart_columns,
@@ -215,6 +410,7 @@ RULES: tuple[Callable[[Manifest], list[Violation]], ...] = (
     check_marts,
     check_lineage,
     check_mart_primary_keys,
+    check_staging_against_raw_gates,
 )
 
 
@@ -298,6 +494,8 @@ def test_exceptions_name_a_rule_and_a_reason() -> None:
         "source_outside_staging",
         "mart_on_staging",
         "mart_primary_key_test",
+        "staging_key_ungated",
+        "staging_test_repeats_gate",
     }
     for entry in load_exceptions():
         assert entry["rule"] in rules, entry
@@ -425,6 +623,77 @@ def test_each_rule_catches_its_violation() -> None:
     }
     details = {v.detail for v in all_violations(broken_manifest()) if v.key == ("mart_primary_key_test", "bad_mart")}
     assert any("uniqueness" in d for d in details) and any("not null" in d for d in details)
+
+
+def test_the_staging_rules_weigh_each_test_against_the_raw_gate() -> None:
+    """A staging test the gate enforces on the same (renamed, losslessly cast) column is a
+    repeat; a narrowed column, a looser gate, a warning-only expectation or a key the gate sees
+    one night at a time is not; the key must stay checked by one of them."""
+    from orchestration.lib.schemas import RawTable
+
+    sales = RawTable(
+        name="sales",
+        family="platform",
+        cadence="daily",
+        partition_column="sale_date",
+        primary_key=("sale_id",),
+        columns={"sale_id": "VARCHAR", "sale_date": "DATE", "qty": "INTEGER", "sold_at": "TIMESTAMP"},
+    )
+    sql = (
+        "select\n    cast(sale_id as {{ dbt.type_string() }}) as sale_id,\n    cast(qty as bigint) as quantity,\n"
+        "    cast(sold_at as date) as sold_on,\n    sale_date\nfrom source"
+    )
+    stg = "model.tradewinds.stg_shop__sales"
+
+    def test(name: str, kind: str, **kwargs: Any) -> dict[str, Any]:
+        return {**_test(kind, stg, **kwargs), "name": name}
+
+    nodes = {
+        stg: _model(
+            "stg_shop__sales",
+            "models/staging/shop/stg_shop__sales.sql",
+            raw_code=sql,
+            depends_on={"nodes": ["source.tradewinds.shop.sales"]},
+        ),
+        "test.tradewinds.nn_quantity": test("nn_quantity", "not_null", column_name="quantity"),
+        "test.tradewinds.min0_quantity": test("min0_quantity", "accepted_range", column_name="quantity", min_value=0),
+        "test.tradewinds.min5_quantity": test("min5_quantity", "accepted_range", column_name="quantity", min_value=5),
+        "test.tradewinds.nn_sold_on": test("nn_sold_on", "not_null", column_name="sold_on"),
+        "test.tradewinds.nn_sale_date": test("nn_sale_date", "not_null", column_name="sale_date"),
+        "test.tradewinds.unique_sale_id": test("unique_sale_id", "unique", column_name="sale_id"),
+    }
+    manifest = {
+        "nodes": nodes,
+        "sources": {"source.tradewinds.shop.sales": {"source_name": "shop", "name": "sales"}},
+        "exposures": {},
+    }
+
+    def expectation(kind: str, severity: str = "critical", **kwargs: Any) -> dict[str, Any]:
+        return {"type": f"expect_{kind}", "kwargs": kwargs, "severity": severity}
+
+    suite = [
+        expectation("column_values_to_not_be_null", column="sale_id"),
+        expectation("column_values_to_not_be_null", column="qty"),
+        expectation("column_values_to_not_be_null", column="sold_at"),
+        expectation("column_values_to_not_be_null", "warning", column="sale_date"),
+        expectation("column_values_to_be_unique", column="sale_id"),
+        expectation("column_values_to_be_between", column="qty", min_value=1),
+    ]
+
+    def found() -> dict[str, str]:
+        return {v.rule: v.detail for v in check_staging_against_raw_gates(manifest, {"sales": suite}, {"sales": sales})}
+
+    # Repeats: quantity is qty cast wider. Kept: min 5 (the gate allows 1..4), sold_on (a
+    # timestamp narrowed to a date), sale_date (the gate only warns), the key's uniqueness
+    # (the gate sees one night's days; an id may repeat across days).
+    assert found() == {"staging_test_repeats_gate": "min0_quantity, nn_quantity"}
+    del nodes["test.tradewinds.unique_sale_id"]
+    assert found()["staging_key_ungated"] == "not checked: uniqueness of (sale_id)"
+    # A whole-table load (a snapshot) is validated whole: its gate keeps the key unique.
+    snapshot = RawTable(name="sales", family="platform", cadence="snapshot", primary_key=("sale_id",), columns=sales.columns)
+    assert "staging_key_ungated" not in {
+        v.rule for v in check_staging_against_raw_gates(manifest, {"sales": suite}, {"sales": snapshot})
+    }
 
 
 # ---------------------------------------------------------------------------- SQL style
