@@ -781,20 +781,23 @@ def test_a_null_in_a_not_null_mart_column_fails_the_build_and_keeps_the_mart(
 
 def test_a_windowed_build_tests_the_windows_days_and_keys_across_days(built: Path, tmp_path: Path) -> None:
     """With a partition window the data tests of a day-grain model read the window's days
-    (macros/get_where_subquery.sql), except uniqueness of a key without the day, which still
-    sees every day: a duplicate order line on another day fails whatever the window."""
+    (macros/get_where_subquery.sql). Uniqueness of a key without the day reads every day's
+    rows of the window's keys: a new row repeating an order line of another day fails the
+    night it arrives (and the other day's night), not the nights after."""
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copyfile(built, warehouse)
     with duckdb.connect(str(warehouse)) as conn:
-        # An unknown SKU on 2030-01-05, and an existing order line again on 2030-01-06.
+        # An unknown SKU on 2030-01-05, and the first order line again on 2030-01-06.
         conn.execute(
             "INSERT INTO raw.orders SELECT * REPLACE ('NO-SUCH-SKU' AS sku, 'BAD-1' AS order_line_id, "
             "TIMESTAMP '2030-01-05 10:00:00' AS ordered_at) FROM raw.orders LIMIT 1"
         )
+        first_day = conn.execute("SELECT min(ordered_at)::DATE FROM raw.orders").fetchone()[0]
         conn.execute(
             "INSERT INTO raw.orders SELECT * REPLACE (TIMESTAMP '2030-01-06 10:00:00' AS ordered_at) "
-            "FROM raw.orders WHERE order_line_id <> 'BAD-1' LIMIT 1"
+            "FROM raw.orders WHERE ordered_at = (SELECT min(ordered_at) FROM raw.orders) LIMIT 1"
         )
+    assert str(first_day) < "2030-01-05"
 
     def failing(day: str | None) -> set[str]:
         work = tmp_path / f"run_{day}"
@@ -807,8 +810,10 @@ def test_a_windowed_build_tests_the_windows_days_and_keys_across_days(built: Pat
 
     sku_test = "relationships_stg_platform__orders_sku__sku__ref_stg_platform__catalog_"
     unique_test = "unique_stg_platform__orders_order_line_id"
-    assert failing("2030-01-07") == {unique_test}
-    assert failing("2030-01-05") == {unique_test, sku_test}
+    assert failing("2030-01-06") == {unique_test}  # the repeat against its first day's row
+    assert failing(str(first_day)) == {unique_test}  # the first day's night sees it as well
+    assert failing("2030-01-05") == {sku_test}
+    assert failing("2030-01-07") == set()  # neither row in the window: reported on their nights
     assert {unique_test, sku_test} <= failing(None)  # no window: every row
 
 

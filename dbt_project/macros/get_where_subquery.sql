@@ -7,10 +7,15 @@
     (`partition_window()`). A one-day night then tests the day it rewrote instead of the whole
     history: the other days were tested on the nights that wrote them.
 
-    A uniqueness test stays whole-table unless the day column is part of the tested key:
-    a duplicate of a key that holds the day can only sit on the same day, but any other key
-    can repeat across days (`order_line_id` on two days is a duplicate a one-day test would
-    miss). A build without a window (a plain `dbt build`) tests every row.
+    A uniqueness test of a key that holds the day reads the window's days too: a duplicate
+    of such a key can only sit on the same day. Any other key can repeat across days
+    (`order_line_id` on two days is a duplicate a one-day test would miss), so a `unique`
+    test of it reads the rows of every day whose key is one of the window's keys: a new row
+    repeating an old key fails the night it arrives, and the night's test costs a lookup of
+    the window's keys instead of grouping the whole history (a duplicate between two days
+    outside the window was reported the night the later one was written, as for every other
+    windowed test). `unique_combination_of_columns` of a key without the day stays
+    whole-table. A build without a window (a plain `dbt build`) tests every row.
 #}
 
 {#
@@ -40,10 +45,12 @@
             or (test.get('name') == 'unique_combination_of_columns'
                 and column not in (kwargs.get('combination_of_columns') or []))
         ) -%}
+        {%- set days = column ~ " between cast('" ~ min_date ~ "' as date) and cast('" ~ max_date ~ "' as date)" -%}
         {%- if min_date and column and not key_without_day -%}
-            {%- do predicates.append(
-                column ~ " between cast('" ~ min_date ~ "' as date) and cast('" ~ max_date ~ "' as date)"
-            ) -%}
+            {%- do predicates.append(days) -%}
+        {%- elif min_date and column and test.get('name') == 'unique' and kwargs.get('column_name') -%}
+            {%- set key = kwargs.get('column_name') -%}
+            {%- do predicates.append(key ~ " in (select " ~ key ~ " from " ~ relation ~ " where " ~ days ~ ")") -%}
         {%- endif -%}
     {%- endif -%}
     {%- if predicates -%}
