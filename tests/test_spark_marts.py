@@ -39,7 +39,7 @@ from tests.test_marts_sample import END, NO_TESTS, build_raw, dbt_command
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
 
-# Seeds, models and the data tests of the marts (~180): the ~300 tests of staging,
+# Seeds, models and the data tests of the marts (~100): the ~130 tests of staging,
 # intermediate models and seeds also pass on Spark but would double the runtime; they run on
 # DuckDB in test_marts_sample.py. Unit tests: tests/test_dbt_project.py (DuckDB).
 SPARK_SELECTION = [
