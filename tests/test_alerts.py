@@ -498,6 +498,53 @@ def test_return_rate_above_twice_the_category() -> None:
     assert result.unjudged == {"service_return_rate:SMALL:DE"}
 
 
+def test_return_rate_rule_decides_row_by_row_as_written() -> None:
+    """The rule picks its rows on whole columns; on a frame with NaN, infinite and missing
+    rates, rows without a category and zero-unit categories it decides what the rule says row
+    by row (the reference below)."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 400
+    units = rng.integers(0, 60, n)
+    rates = rng.uniform(0, 20, n)
+    rates[rng.random(n) < 0.1] = 60.0  # well above twice any category's rate
+    rates[rng.random(n) < 0.05] = np.nan
+    rates[rng.random(n) < 0.02] = np.inf
+    categories = rng.choice(np.array(["tools", "pet", "toys", None], dtype=object), n)
+    frame = pd.DataFrame(
+        {
+            "sku": [f"S{i % 150}" for i in range(n)],
+            "destination_country": rng.choice(["DE", "FR", "US"], n),
+            "category": categories,
+            "units_90d": units,
+            "return_rate_pct": rates,
+        }
+    )
+    frame.loc[frame["category"] == "toys", "units_90d"] = 0  # a category with no units: no rate
+    result = r.evaluate_return_rates(frame, T)
+
+    def rate_of(value: object) -> float | None:
+        return float(value) if value is not None and np.isfinite(value) else None
+
+    returned = (frame["return_rate_pct"] * frame["units_90d"] / 100).round()
+    per_category = pd.DataFrame({"c": frame["category"], "u": frame["units_90d"], "r": returned}).groupby("c").sum()
+    expected, unjudged = set(), set()
+    for row in frame.to_dict("records"):
+        sku_rate = rate_of(row["return_rate_pct"])
+        if row["units_90d"] < T.return_rate_min_units or sku_rate is None:
+            unjudged.add(f"service_return_rate:{row['sku']}:{row['destination_country']}")
+            continue
+        if pd.isna(row["category"]) or per_category.loc[row["category"], "u"] == 0:
+            continue
+        category_rate = 100 * per_category.loc[row["category"], "r"] / per_category.loc[row["category"], "u"]
+        if category_rate and sku_rate > T.return_rate_multiple * category_rate:
+            expected.add(f"{row['sku']}/{row['destination_country']}")
+    assert expected and unjudged  # the frame exercises both
+    assert {a["entity"] for a in result.alerts} == expected
+    assert result.unjudged == unjudged
+
+
 def test_supplier_concentration_above_the_share() -> None:
     rows = pd.DataFrame(
         [

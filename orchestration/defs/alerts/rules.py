@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from orchestration.lib.settings import Thresholds
@@ -827,13 +828,23 @@ def evaluate_return_rates(selection: pd.DataFrame, thresholds: Thresholds) -> Ru
     frame["_rate"] = rate
     category = frame.groupby("category").agg(units=("_units", "sum"), returned=("_returned", "sum"))
     category["rate_pct"] = 100 * category["returned"] / category["units"].where(category["units"] > 0)
-    alerts, unjudged = [], set()
-    for row in frame.to_dict("records"):
+    # Judged and above the multiple, decided on whole columns: the mart has a row per SKU x
+    # market (hundreds of thousands), of which a handful alert; only those become dicts.
+    finite_rate = rate.where(np.isfinite(rate.astype("float64")))
+    judged = (frame["_units"] >= thresholds.return_rate_min_units) & finite_rate.notna()
+    unjudged = {
+        dedup_key(SERVICE_RETURN_RATE, str(sku), str(country))
+        for sku, country in zip(frame.loc[~judged, "sku"], frame.loc[~judged, "destination_country"], strict=True)
+    }
+    cat_rates = frame["category"].map(category["rate_pct"]).astype("float64")
+    above = (
+        judged & (cat_rates != 0) & np.isfinite(cat_rates) & (finite_rate > thresholds.return_rate_multiple * cat_rates)
+    )
+    alerts = []
+    for row in frame[above].to_dict("records"):
         sku, country = str(row["sku"]), str(row["destination_country"])
-        key = dedup_key(SERVICE_RETURN_RATE, sku, country)
         sku_rate = _number(row["_rate"])
-        if row["_units"] < thresholds.return_rate_min_units or sku_rate is None:
-            unjudged.add(key)
+        if sku_rate is None:
             continue
         cat_name = row.get("category")
         cat_rate = _number(category["rate_pct"].get(cat_name)) if cat_name is not None else None
