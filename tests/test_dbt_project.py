@@ -772,7 +772,9 @@ def test_a_null_in_a_not_null_mart_column_fails_the_build_and_keeps_the_mart(
         conn.execute("UPDATE raw.traffic SET sessions = NULL WHERE traffic_date = ?", [day])
     env = {"TRADEWINDS_DBT_MIN_DATE": str(day), "TRADEWINDS_DBT_MAX_DATE": str(day)} if window else {}
     with mock.patch.dict(os.environ, env):
-        result = run_dbt(["run", "--select", "int_traffic_days_aggregated", "traffic_sku_market_daily"], warehouse, tmp_path)
+        result = run_dbt(
+            ["run", "--select", "int_traffic_days_aggregated", "traffic_sku_market_daily"], warehouse, tmp_path
+        )
     assert result.returncode != 0
     assert "NOT NULL constraint failed" in result.stdout, result.stdout[-3000:]
     with duckdb.connect(str(warehouse), read_only=True) as conn:

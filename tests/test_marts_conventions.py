@@ -232,7 +232,8 @@ _CAST_TYPES = {
     "timestamp": "TIMESTAMP",
     "boolean": "BOOLEAN",
 }
-#: Casts that keep every value (and so nullness, ranges, value sets and uniqueness) as it is.
+#: Widening casts: every value stays what it was (and so nullness, ranges, value sets and
+#: uniqueness; integers to DOUBLE exactly up to 2**53, far above any count or amount here).
 _LOSSLESS = {("INTEGER", "BIGINT"), ("INTEGER", "DOUBLE"), ("BIGINT", "DOUBLE")}
 _SELECTED = re.compile(
     r"^\s*(?:cast\(\s*(?P<cast_of>\w+)\s+as\s+(?P<type>.+?)\)|(?P<plain>\w+))\s+as\s+(?P<alias>\w+)\s*,?\s*$",
@@ -690,7 +691,9 @@ def test_the_staging_rules_weigh_each_test_against_the_raw_gate() -> None:
     del nodes["test.tradewinds.unique_sale_id"]
     assert found()["staging_key_ungated"] == "not checked: uniqueness of (sale_id)"
     # A whole-table load (a snapshot) is validated whole: its gate keeps the key unique.
-    snapshot = RawTable(name="sales", family="platform", cadence="snapshot", primary_key=("sale_id",), columns=sales.columns)
+    snapshot = RawTable(
+        name="sales", family="platform", cadence="snapshot", primary_key=("sale_id",), columns=sales.columns
+    )
     assert "staging_key_ungated" not in {
         v.rule for v in check_staging_against_raw_gates(manifest, {"sales": suite}, {"sales": snapshot})
     }
