@@ -840,16 +840,11 @@ def evaluate_return_rates(selection: pd.DataFrame, thresholds: Thresholds) -> Ru
     above = (
         judged & (cat_rates != 0) & np.isfinite(cat_rates) & (finite_rate > thresholds.return_rate_multiple * cat_rates)
     )
+    frame["_cat_rate"] = cat_rates
     alerts = []
-    for row in frame[above].to_dict("records"):
+    for row in frame[above].to_dict("records"):  # finite rates, category rate finite and not 0
         sku, country = str(row["sku"]), str(row["destination_country"])
-        sku_rate = _number(row["_rate"])
-        if sku_rate is None:
-            continue
-        cat_name = row.get("category")
-        cat_rate = _number(category["rate_pct"].get(cat_name)) if cat_name is not None else None
-        if not cat_rate or sku_rate <= thresholds.return_rate_multiple * cat_rate:
-            continue
+        sku_rate, cat_rate, cat_name = float(row["_rate"]), float(row["_cat_rate"]), row["category"]
         multiple = sku_rate / cat_rate
         reason = _text(row.get("top_return_reason"))
         alerts.append(
