@@ -101,6 +101,11 @@ def data_tests_on(manifest: Manifest, uid: str) -> list[Node]:
     ]
 
 
+def column_of_test(test: Node) -> str | None:
+    """The column a column-level data test is on (None for a model-level test)."""
+    return test["test_metadata"]["kwargs"].get("column_name") or test.get("column_name")
+
+
 def primary_key(node: Node) -> list[str]:
     """Primary-key columns from the model-level or column-level ``primary_key`` constraint, else
     from ``meta.primary_key`` (a key declared but not enforced: the large day-grain marts)."""
@@ -187,22 +192,14 @@ def check_mart_primary_keys(manifest: Manifest) -> list[Violation]:
             out.append(Violation("mart_primary_key_test", node["name"], "no primary_key constraint"))
             continue
         tests = data_tests_on(manifest, uid)
-        unique_sets = [
-            {t["test_metadata"]["kwargs"].get("column_name") or t.get("column_name")}
-            for t in tests
-            if t["test_metadata"]["name"] == "unique"
-        ] + [
+        unique_sets = [{column_of_test(t)} for t in tests if t["test_metadata"]["name"] == "unique"] + [
             set(t["test_metadata"]["kwargs"].get("combination_of_columns") or [])
             for t in tests
             if t["test_metadata"]["name"] == "unique_combination_of_columns"
         ]
         if set(key) not in unique_sets:
             out.append(Violation("mart_primary_key_test", node["name"], f"no uniqueness test on {key}"))
-        not_null_tested = {
-            t["test_metadata"]["kwargs"].get("column_name") or t.get("column_name")
-            for t in tests
-            if t["test_metadata"]["name"] == "not_null"
-        }
+        not_null_tested = {column_of_test(t) for t in tests if t["test_metadata"]["name"] == "not_null"}
         enforced = node["config"].get("contract", {}).get("enforced")
         for column in key:
             constrained = enforced and any(
@@ -316,7 +313,7 @@ def gate_implies(
     """
     meta = test["test_metadata"]
     name, kwargs = meta["name"], meta.get("kwargs") or {}
-    column = column_map.get(kwargs.get("column_name") or test.get("column_name") or "")
+    column = column_map.get(column_of_test(test) or "")
     unique_sets = gate_unique_keys(gate, day_column)
     if name == "unique_combination_of_columns":
         wanted = [column_map.get(c) for c in kwargs.get("combination_of_columns") or []]
@@ -375,32 +372,30 @@ def check_staging_against_raw_gates(
         if repeated:
             out.append(Violation("staging_test_repeats_gate", node["name"], ", ".join(repeated)))
         # The key: each column never NULL and the whole key unique, by the gate or a dbt test.
-        by_raw = {raw: staged for staged, raw in column_map.items()}
         key = list(raw.primary_key)
         gate_nulls = {k["column"] for t, k in gate if t == "expect_column_values_to_not_be_null"}
         tested_nulls = {
-            column_map.get(t["test_metadata"]["kwargs"].get("column_name") or t.get("column_name") or "")
-            for t in tests
-            if t["test_metadata"]["name"] == "not_null"
+            column_map.get(column_of_test(t) or "") for t in tests if t["test_metadata"]["name"] == "not_null"
         }
         missing = [c for c in key if c not in gate_nulls and c not in tested_nulls]
         gate_unique = gate_unique_keys(gate, day_column)
         tested_unique = [
             {column_map.get(c) for c in t["test_metadata"]["kwargs"].get("combination_of_columns") or []}
             if t["test_metadata"]["name"] == "unique_combination_of_columns"
-            else {column_map.get(t["test_metadata"]["kwargs"].get("column_name") or t.get("column_name") or "")}
+            else {column_map.get(column_of_test(t) or "")}
             for t in tests
             if t["test_metadata"]["name"] in ("unique", "unique_combination_of_columns")
         ]
         if not any(s <= set(key) for s in gate_unique + tested_unique):
             missing.append(f"uniqueness of ({', '.join(key)})")
-        unmapped = [c for c in key if c not in by_raw]
-        if missing or unmapped:
-            detail = "; ".join(
-                [f"not checked: {', '.join(missing)}"] * bool(missing)
-                + [f"key columns not selected unchanged: {', '.join(unmapped)}"] * bool(unmapped)
-            )
-            out.append(Violation("staging_key_ungated", node["name"], detail))
+        unmapped = [c for c in key if c not in column_map.values()]
+        problems = []
+        if missing:
+            problems.append(f"not checked: {', '.join(missing)}")
+        if unmapped:
+            problems.append(f"key columns not selected unchanged: {', '.join(unmapped)}")
+        if problems:
+            out.append(Violation("staging_key_ungated", node["name"], "; ".join(problems)))
     return out
 
 
