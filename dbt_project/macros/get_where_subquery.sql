@@ -45,12 +45,14 @@
             or (test.get('name') == 'unique_combination_of_columns'
                 and column not in (kwargs.get('combination_of_columns') or []))
         ) -%}
-        {%- set days = column ~ " between cast('" ~ min_date ~ "' as date) and cast('" ~ max_date ~ "' as date)" -%}
-        {%- if min_date and column and not key_without_day -%}
-            {%- do predicates.append(days) -%}
-        {%- elif min_date and column and test.get('name') == 'unique' and kwargs.get('column_name') -%}
-            {%- set key = kwargs.get('column_name') -%}
-            {%- do predicates.append(key ~ " in (select " ~ key ~ " from " ~ relation ~ " where " ~ days ~ ")") -%}
+        {%- if min_date and column -%}
+            {%- set days = column ~ " between cast('" ~ min_date ~ "' as date) and cast('" ~ max_date ~ "' as date)" -%}
+            {%- if not key_without_day -%}
+                {%- do predicates.append(days) -%}
+            {%- elif test.get('name') == 'unique' and kwargs.get('column_name') -%}
+                {%- set key = kwargs.get('column_name') -%}
+                {%- do predicates.append(key ~ " in (select " ~ key ~ " from " ~ relation ~ " where " ~ days ~ ")") -%}
+            {%- endif -%}
         {%- endif -%}
     {%- endif -%}
     {%- if predicates -%}
