@@ -45,6 +45,7 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestration.defs.quality.repeats import blocking, column_of_test, gate_implies, gate_unique_keys, load_suites
 from orchestration.defs.quality.suites import model_primary_key
 from orchestration.lib.schemas import RAW_TABLES
 
@@ -99,11 +100,6 @@ def data_tests_on(manifest: Manifest, uid: str) -> list[Node]:
         for node in manifest["nodes"].values()
         if node["resource_type"] == "test" and node.get("attached_node") == uid and node.get("test_metadata")
     ]
-
-
-def column_of_test(test: Node) -> str | None:
-    """The column a column-level data test is on (None for a model-level test)."""
-    return test["test_metadata"]["kwargs"].get("column_name") or test.get("column_name")
 
 
 def primary_key(node: Node) -> list[str]:
@@ -264,82 +260,7 @@ def raw_columns_of_staging(node: Node, raw_types: Mapping[str, str]) -> dict[str
 
 def load_raw_suites(directory: Path = RAW_SUITES_DIR) -> dict[str, list[dict[str, Any]]]:
     """Raw table -> its GX suite's expectations (``raw_<table>.json``)."""
-    return {
-        p.stem.removeprefix("raw_"): json.loads(p.read_text(encoding="utf-8"))["expectations"]
-        for p in sorted(directory.glob("raw_*.json"))
-    }
-
-
-def _gated(expectations: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """The expectations that block: critical, unconditional, on every row (no ``mostly``)."""
-    return [
-        (e["type"], e["kwargs"])
-        for e in expectations
-        if e.get("severity", "critical") == "critical"
-        and "row_condition" not in e["kwargs"]
-        and e["kwargs"].get("mostly", 1) == 1
-    ]
-
-
-def _bound_implied(gate: Any, gate_strict: bool, test: Any, test_inclusive: bool, lower: bool) -> bool:
-    """Does the gate's bound keep every value within the test's bound?"""
-    if test is None:
-        return True
-    if not isinstance(gate, int | float) or isinstance(gate, bool):
-        return False  # no bound, or a parameter (now_utc) the gate resolves at run time
-    tighter = gate > test if lower else gate < test
-    return tighter or (gate == test and (test_inclusive or gate_strict))
-
-
-def gate_unique_keys(gate: list[tuple[str, dict[str, Any]]], day_column: str | None) -> list[set[str]]:
-    """The column sets the gate keeps unique across the whole table.
-
-    The gate of a daily-partitioned table validates the days a night loaded, so it sees a
-    duplicate only within those days: across the table it keeps unique only a key holding the
-    partition day (``day_column``). A whole-table load (snapshot, series) is validated whole.
-    """
-    keys = [{k["column"]} for t, k in gate if t == "expect_column_values_to_be_unique"] + [
-        set(k["column_list"]) for t, k in gate if t == "expect_compound_columns_to_be_unique"
-    ]
-    return [k for k in keys if day_column is None or day_column in k]
-
-
-def gate_implies(
-    test: Node, column_map: Mapping[str, str], gate: list[tuple[str, dict[str, Any]]], day_column: str | None = None
-) -> bool:
-    """True when a blocking expectation of the raw suite already enforces this staging data test.
-
-    ``day_column``: the raw table's partition column when the gate sees one night's days only.
-    """
-    meta = test["test_metadata"]
-    name, kwargs = meta["name"], meta.get("kwargs") or {}
-    column = column_map.get(column_of_test(test) or "")
-    unique_sets = gate_unique_keys(gate, day_column)
-    if name == "unique_combination_of_columns":
-        wanted = [column_map.get(c) for c in kwargs.get("combination_of_columns") or []]
-        return bool(wanted) and None not in wanted and any(s <= set(wanted) for s in unique_sets)
-    if column is None:
-        return False
-    on_column = [(t, k) for t, k in gate if k.get("column") == column]
-    if name == "not_null":
-        return any(t == "expect_column_values_to_not_be_null" for t, _ in on_column)
-    if name == "unique":
-        return {column} in unique_sets
-    if name == "accepted_values":
-        values = {str(v) for v in kwargs.get("values") or []}
-        return any(
-            t == "expect_column_values_to_be_in_set" and {str(v) for v in k["value_set"]} <= values
-            for t, k in on_column
-        )
-    if name == "accepted_range":
-        inclusive = kwargs.get("inclusive", True) is not False
-        return any(
-            t == "expect_column_values_to_be_between"
-            and _bound_implied(k.get("min_value"), bool(k.get("strict_min")), kwargs.get("min_value"), inclusive, True)
-            and _bound_implied(k.get("max_value"), bool(k.get("strict_max")), kwargs.get("max_value"), inclusive, False)
-            for t, k in on_column
-        )
-    return False
+    return load_suites(directory, "raw_")
 
 
 def _staging_over_raw(manifest: Manifest) -> Iterator[tuple[str, Node, str]]:
@@ -363,7 +284,7 @@ def check_staging_against_raw_gates(
     for uid, node, table in _staging_over_raw(manifest):
         if table not in raw_tables:
             continue
-        gate = _gated(suites.get(table, []))
+        gate = blocking(suites.get(table, []))
         raw = raw_tables[table]
         day_column = raw.partition_column if raw.daily_partitioned else None
         column_map = raw_columns_of_staging(node, raw.columns)

@@ -95,6 +95,18 @@ def test_every_gate_passed(nightly):
         assert f"gx_raw_{family_table}" in names
 
 
+def test_mart_tests_the_gates_repeat_are_left_to_the_gates(nightly):
+    """The dbt build ran none of the mart tests a mart's GX gate repeats; the gates ran instead,
+    and the mart tests they do not repeat (expressions, relationships to models) still ran."""
+    from orchestration.defs.transform import dbt_project, tests_left_to_gates
+
+    left = set(tests_left_to_gates(json.loads(dbt_project().manifest_path.read_text(encoding="utf-8"))))
+    evaluated = {(e.asset_key.path[0], e.check_name) for e in nightly["result"].get_asset_check_evaluations()}
+    assert left and not {name for _, name in evaluated} & left
+    assert any(schema == "marts" and name.startswith("expression_is_true_") for schema, name in evaluated)
+    assert {("marts", "gx_mart_risk_sku"), ("marts", "gx_mart_traffic_sku_market_daily")} <= evaluated
+
+
 def test_raw_tables_loaded(wh):
     for table in (
         "orders",

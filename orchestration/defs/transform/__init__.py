@@ -247,12 +247,26 @@ class TradewindsDbtCliResource(DbtCliResource):
         return version.parse(importlib.metadata.version("dbt-core"))
 
 
+def tests_left_to_gates(manifest: Mapping[str, Any]) -> list[str]:
+    """Names of the mart data tests the nightly ``dbt build`` leaves out: those the mart's GX gate
+    (``gx_mart_<name>``, run right after the build and blocking every consumer) repeats on the
+    same rows. They stay declared in the marts' yml, where the gates' suites are derived from."""
+    from orchestration.defs.quality.repeats import MART_SUITE_PREFIX, load_suites, mart_tests_repeated_by_gates
+    from orchestration.defs.quality.suites import CONTEXT_DIRNAME, EXPECTATIONS_DIR
+
+    suites = load_suites(EXPECTATIONS_DIR / CONTEXT_DIRNAME / "expectations", MART_SUITE_PREFIX)
+    return sorted(t["name"] for t in mart_tests_repeated_by_gates(manifest, suites, DBT_PROJECT_DIR).values())
+
+
 def build_defs() -> dg.Definitions:
     project = dbt_project()
+    manifest = json.loads(project.manifest_path.read_text(encoding="utf-8"))
+    left_to_gates = tests_left_to_gates(manifest)
 
     @dbt_assets(
-        manifest=project.manifest_path,
+        manifest=manifest,
         project=project,
+        exclude=" ".join(left_to_gates),
         dagster_dbt_translator=TradewindsTranslator(
             settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=False)
         ),
@@ -269,6 +283,11 @@ def build_defs() -> dg.Definitions:
         if window:
             context.log.info(
                 f"dbt build for the days {window[0]}..{window[1]}: incremental models recompute only those"
+            )
+        if left_to_gates:
+            context.log.info(
+                f"{len(left_to_gates)} mart tests are left to the marts' GX gates, which check the same "
+                "rules on the same rows after the build"
             )
         invocation = dbt.cli(build_dbt_args(settings), context=context)
         yield from invocation.stream()
