@@ -130,11 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "nightly":
         return run_nightly(args.start, args.end)
     if args.command == "prepare":
-        from orchestration.defs.transform import dbt_project
+        from orchestration.defs.transform import dbt_project, prepare_manifest
 
-        project = dbt_project.__wrapped__()
-        project.preparer.prepare(project)
-        print(f"dbt manifest: {project.manifest_path}")
+        print(f"dbt manifest: {prepare_manifest(dbt_project.__wrapped__())}")
         return 0
     if args.command == "instance-config":
         from orchestration.lib.instance import TEMPLATE, InstanceConfigError, render_instance_yaml, write_instance_yaml

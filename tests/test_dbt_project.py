@@ -755,6 +755,43 @@ def test_a_nightly_build_leaves_a_parse_state_the_next_night_reuses(tmp_path: Pa
     assert "Unable to do partial parsing" in other_vars  # what the prepared manifest's state did every night
 
 
+def test_the_prepared_parse_state_serves_the_first_night(tmp_path: Path) -> None:
+    """``tradewinds prepare`` parses with the nightly build's vars and environment, so the first
+    night's build parses partially (a state parsed with another warehouse path does not)."""
+    from dagster_dbt import DbtProject
+
+    from orchestration.defs.transform import (
+        DBT_PROJECT_DIR,
+        dbt_environment,
+        dbt_executable,
+        dbt_vars,
+        prepare_manifest,
+    )
+    from orchestration.lib.settings import Settings
+    from orchestration.lib.warehouse import WarehouseResource
+
+    settings = Settings(data_dir=tmp_path)
+    prepared = tmp_path / "prepared"
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=prepared)
+    assert prepare_manifest(project, settings) == prepared / "manifest.json"
+    assert (prepared / "manifest.json").is_file() and (prepared / "partial_parse.msgpack").is_file()
+
+    def first_night(warehouse: Path) -> str:
+        resource = WarehouseResource(path=str(warehouse), memory_limit=settings.duckdb.memory_limit)
+        env = {**os.environ, **dbt_environment(settings, resource, ("2025-07-01", "2025-07-01"))}
+        # As dagster-dbt runs the nightly build: the resource's --target, the build's --vars.
+        args = [dbt_executable(), "--debug", "parse", "--project-dir", str(DBT_PROJECT_DIR), "--target", "duckdb"]
+        args += ["--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(prepared)]
+        args += ["--vars", json.dumps(dbt_vars(settings), sort_keys=True)]
+        done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return done.stdout + done.stderr
+
+    night = first_night(settings.warehouse)
+    assert "Partial parsing enabled" in night and "Unable to do partial parsing" not in night
+    assert "Unable to do partial parsing" in first_night(tmp_path / "elsewhere.duckdb")
+
+
 @pytest.mark.parametrize("window", [False, True], ids=["full_build", "one_day_window"])
 def test_a_null_in_a_not_null_mart_column_fails_the_build_and_keeps_the_mart(
     built: Path, tmp_path: Path, window: bool
