@@ -225,6 +225,13 @@ def test_transit_delay_overdue_and_recent_late_arrivals_fire_per_lane() -> None:
     assert r.evaluate_transit_delays(rows, Thresholds(transit_delay_hours=72)).alerts[0]["entity"] == (
         "CNNGB-NLRTM/ocean_lcl"
     )
+    # The lane's countries are its first row's, late or not (the rule groups only late rows).
+    on_time = {**shipment("S0", lane="CNNGB-NLRTM", mode="ocean_lcl", delay=1.0), "destination_country": "NL"}
+    rows.loc[rows["shipment_id"] == "S5", "destination_country"] = None
+    lanes = r.evaluate_transit_delays(pd.concat([pd.DataFrame([on_time]), rows], ignore_index=True), T)
+    nlrtm = {a["entity"]: a for a in lanes.alerts}["CNNGB-NLRTM/ocean_lcl"]
+    assert nlrtm["payload"]["destination_country"] == "NL" and "CN->NL" in nlrtm["title"]
+    assert lanes.judged == 5
 
 
 def policy_event(event_id: str, days: int | None, skus: int = 3, impact: float | None = -1200.0, **extra: Any) -> dict:
