@@ -146,3 +146,41 @@ def test_the_nightly_build_leaves_out_exactly_the_repeated_mart_tests_each_behin
     for test in repeated.values():
         mart = manifest["nodes"][test["attached_node"]]["name"]
         assert (dg.AssetKey(["marts", mart]), f"gx_mart_{mart}") in blocking_gates, mart
+
+
+def test_a_mart_test_configured_to_warn_gives_a_warning_expectation_and_keeps_running_in_dbt(tmp_path: Path) -> None:
+    """From the yml to the exclusion: ``severity: warn`` derives a warning expectation, which
+    does not block, so the test stays in the build; the same range configured as an error is
+    left to the gate."""
+    from orchestration.defs.quality.suites import contract_mart_suite, suite_json
+
+    contract = {
+        "name": "stock",
+        "columns": [
+            {"name": "sku", "data_type": "varchar", "constraints": [{"type": "not_null"}]},
+            {
+                "name": "units",
+                "data_type": "bigint",
+                "data_tests": [{"accepted_range": {"arguments": {"min_value": 0}}}],
+            },
+            {
+                "name": "cover_days",
+                "data_type": "double",
+                "data_tests": [{"accepted_range": {"arguments": {"min_value": 0}, "config": {"severity": "warn"}}}],
+            },
+        ],
+    }
+    suite = suite_json(contract_mart_suite("stock", contract))["expectations"]
+    ranges = {e["kwargs"]["column"]: e["severity"] for e in suite if e["type"] == "expect_column_values_to_be_between"}
+    assert ranges == {"units": "critical", "cover_days": "warning"}
+
+    mart = "model.tradewinds.stock"
+    nodes = {
+        mart: _model("stock", "models/marts/stock.sql"),
+        "test.tradewinds.units_min0": _test("units_min0", "accepted_range", mart, column_name="units", min_value=0),
+        "test.tradewinds.cover_min0": _test(
+            "cover_min0", "accepted_range", mart, column_name="cover_days", min_value=0
+        ),
+    }
+    left = mart_tests_repeated_by_gates({"nodes": nodes}, {"stock": suite}, tmp_path)
+    assert [t["name"] for t in left.values()] == ["units_min0"]

@@ -23,7 +23,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -754,6 +754,15 @@ def _test_name_and_args(test: Any) -> tuple[str, dict[str, Any]]:
     return name, dict(body.get("arguments") or {k: v for k, v in body.items() if k != "config"})
 
 
+def _test_severity(test: Any) -> Severity:
+    """``warning`` for a dbt test configured ``severity: warn``, else ``critical`` (dbt's error)."""
+    if isinstance(test, dict):
+        body = next(iter(test.values())) or {}
+        if str((body.get("config") or {}).get("severity", "error")).lower() == "warn":
+            return "warning"
+    return "critical"
+
+
 #: Date and time columns of marts that may lie after the validation time by design: a policy
 #: change's effective date, upcoming events, a shipment's planned arrival, and ``as_of_at``
 #: (the end of the as-of day, midnight after it). Every other DATE/TIMESTAMP column of a
@@ -881,12 +890,14 @@ def contract_mart_suite(name: str, model: dict[str, Any]) -> SuiteSpec:
     for column in columns:
         col = column["name"]
         constraints = {c.get("type") for c in column.get("constraints") or []}
-        tests = [_test_name_and_args(t) for t in column.get("data_tests") or []]
+        declared_tests = column.get("data_tests") or []
+        tests = [_test_name_and_args(t) for t in declared_tests]
         if col not in pk and ("not_null" in constraints or any(t == "not_null" for t, _ in tests)):
             exps.append(not_null(col, "Not NULL (dbt contract or test)."))
-        for test, args in tests:
+        # A test configured severity: warn gives a warning expectation (it does not block).
+        for (test, args), severity in zip(tests, map(_test_severity, declared_tests), strict=True):
             if test == "unique" and col not in pk:
-                exps.append(unique(col))
+                exps.append(replace(unique(col), severity=severity))
             elif test == "accepted_range":
                 strict = args.get("inclusive") is False
                 exps.append(
@@ -897,12 +908,18 @@ def contract_mart_suite(name: str, model: dict[str, Any]) -> SuiteSpec:
                         strict_min=strict,
                         strict_max=strict,
                         notes="Range declared by the mart's dbt test.",
+                        severity=severity,
                     )
                 )
             elif test == "accepted_values":
-                exps.append(in_set(col, args.get("values") or [], notes="Values declared by the mart's dbt test."))
+                values = args.get("values") or []
+                exps.append(
+                    replace(in_set(col, values, notes="Values declared by the mart's dbt test."), severity=severity)
+                )
             elif test == "relationships" and "markets" in str(args.get("to")):
-                exps.append(in_set(col, market_countries(), notes="A market of the markets seed."))
+                exps.append(
+                    replace(in_set(col, market_countries(), notes="A market of the markets seed."), severity=severity)
+                )
         declared = any(
             t == "accepted_values" or (t == "relationships" and "markets" in str(a.get("to"))) for t, a in tests
         )
