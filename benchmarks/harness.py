@@ -21,6 +21,11 @@ Results: ``benchmarks/results/harness.json`` (every figure, the machine and its 
 
     .venv/bin/python benchmarks/harness.py                 # SF 0.1, 1 and 10
     .venv/bin/python benchmarks/harness.py --scales 0.1 1  # a subset
+    .venv/bin/python benchmarks/harness.py --scales 10 --instance postgres --no-bare --out harness_postgres
+
+``--instance postgres`` runs the nights on the production instance (``deploy/dagster.yaml``: runs
+and events in PostgreSQL) against a throwaway local server, to measure what Dagster's event
+storage costs there; the default is the local SQLite instance README command 1 creates.
 """
 
 from __future__ import annotations
@@ -37,8 +42,10 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import psutil
@@ -153,6 +160,7 @@ def night_env(data: Path, scale: float, end: dt.date) -> dict[str, str]:
     """The environment of a night at ``scale`` in the data folder ``data``."""
     return {
         **os.environ,
+        **INSTANCE_ENV,
         **({"TRADEWINDS_DUCKDB__MEMORY_LIMIT": MEMORY_LIMIT} if MEMORY_LIMIT else {}),
         "TRADEWINDS_DATA_DIR": str(data),
         "TRADEWINDS_SAMPLE__SCALE": str(scale),
@@ -160,6 +168,27 @@ def night_env(data: Path, scale: float, end: dt.date) -> dict[str, str]:
         "DAGSTER_HOME": str(data / "dagster_home"),
         "PYTHONWARNINGS": "ignore",
     }
+
+
+INSTANCE_NAMES = {
+    "sqlite": "local SQLite (README command 1)",
+    "postgres": "production config (deploy/dagster.yaml) on a local PostgreSQL",
+}
+#: ``--instance postgres``: the ``DAGSTER_PG_*`` variables of the scale's database (else empty).
+INSTANCE_ENV: dict[str, str] = {}
+
+
+def use_postgres_instance(server: Any, data: Path, scale: float) -> None:
+    """The production instance for this scale's nights: ``deploy/dagster.yaml`` rendered into its
+    DAGSTER_HOME, runs and events in a new database of the throwaway ``server``."""
+    from orchestration.lib.instance import write_instance_yaml
+
+    database = server.create_database(f"tradewinds_sf{scale:g}".replace(".", "_"))
+    INSTANCE_ENV.clear()
+    INSTANCE_ENV.update(server.instance_env(database))
+    INSTANCE_ENV["TRADEWINDS_DAGSTER_LOGS"] = str(data / "dagster_logs")
+    os.environ.update(INSTANCE_ENV)  # stage_figures reads the instance in this process
+    write_instance_yaml(data / "dagster_home" / "dagster.yaml", env={**os.environ, **INSTANCE_ENV})
 
 
 def prepare(data: Path, scale: float, end: dt.date) -> float:
@@ -452,9 +481,13 @@ def topological(nodes: dict[str, dict]) -> list[str]:
 # --------------------------------------------------------------------------- driver
 
 
-def bench_scale(scale: float, end: dt.date, workdir: Path, incremental: bool, bare: bool) -> dict[str, object]:
+def bench_scale(
+    scale: float, end: dt.date, workdir: Path, incremental: bool, bare: bool, pg_server: Any = None
+) -> dict[str, object]:
     data = workdir / f"sf{scale:g}"
     shutil.rmtree(data, ignore_errors=True)
+    if pg_server is not None:
+        use_postgres_instance(pg_server, data, scale)
     result: dict[str, object] = {"scale": scale, "prepare_seconds": prepare(data, scale, end)}
     full = run_night(data, scale, end, "full")
     result["full"] = full
@@ -483,10 +516,12 @@ def markdown(results: dict[str, object]) -> str:
         f"Machine: {results['machine']['cpus']} CPUs ({results['machine']['cpu']}), {results['machine']['mem_gib']} GiB, "
         f"Python {results['machine']['python']}, DuckDB {results['machine']['duckdb']}. Measured {results['measured_at']}; "
         "load averages before/after each night are in harness.json (other developers share this machine). "
-        f"DuckDB memory limit: {results.get('duckdb_memory_limit') or 'DuckDB default (80% of RAM)'}.",
+        f"DuckDB memory limit: {results.get('duckdb_memory_limit') or 'DuckDB default (80% of RAM)'}. "
+        f"Dagster instance: {INSTANCE_NAMES[results.get('instance') or 'sqlite']}.",
         "",
         "`.venv/bin/python benchmarks/harness.py --scales "
         + " ".join(f"{s['scale']:g}" for s in results["scales"])
+        + (" --instance postgres" if results.get("instance") == "postgres" else "")
         + "`",
         "",
         "| SF | night | wall s | peak MiB | " + " | ".join(f"{s} s" for s in STAGES) + " | other s | load before |",
@@ -585,6 +620,13 @@ def main() -> int:
         default="2GB",
         help="settings duckdb.memory_limit for the nights (DuckDB's buffer pool; '' for DuckDB's default, 80%% of RAM)",
     )
+    parser.add_argument(
+        "--instance",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="Dagster instance of the nights: the local SQLite one README command 1 creates (default), or the "
+        "production one (deploy/dagster.yaml) on a throwaway local PostgreSQL server (fsync on, password auth)",
+    )
     args = parser.parse_args()
     global MEMORY_LIMIT
     MEMORY_LIMIT = args.duckdb_memory_limit or None
@@ -593,20 +635,29 @@ def main() -> int:
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "duckdb_memory_limit": MEMORY_LIMIT,
+        "instance": args.instance,
         "scales": [],
     }
+    if args.instance == "postgres" and args.next_night:
+        parser.error("--instance postgres starts a new server: it cannot continue an existing work folder")
     ok = True
-    for scale in args.scales:
-        if args.next_night:
-            night = run_night(args.workdir / f"sf{scale:g}", scale, args.next_night, f"next-{args.next_night}")
-            entry = {"scale": scale, "full": {"succeeded": True}, "incremental": night}
-        else:
-            entry = bench_scale(scale, args.end, args.workdir, not args.no_incremental, not args.no_bare)
-        results["scales"].append(entry)
-        ok = ok and entry["full"]["succeeded"] and entry.get("incremental", {"succeeded": True})["succeeded"]
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"{args.out}.json").write_text(json.dumps(results, indent=2) + "\n")
-        (RESULTS / f"{args.out}.md").write_text(markdown(results))
+    with ExitStack() as stack:
+        pg_server = None
+        if args.instance == "postgres":
+            from orchestration.lib.pgserver import throwaway_postgres
+
+            pg_server = stack.enter_context(throwaway_postgres(fsync=True))
+        for scale in args.scales:
+            if args.next_night:
+                night = run_night(args.workdir / f"sf{scale:g}", scale, args.next_night, f"next-{args.next_night}")
+                entry = {"scale": scale, "full": {"succeeded": True}, "incremental": night}
+            else:
+                entry = bench_scale(scale, args.end, args.workdir, not args.no_incremental, not args.no_bare, pg_server)
+            results["scales"].append(entry)
+            ok = ok and entry["full"]["succeeded"] and entry.get("incremental", {"succeeded": True})["succeeded"]
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            (RESULTS / f"{args.out}.json").write_text(json.dumps(results, indent=2) + "\n")
+            (RESULTS / f"{args.out}.md").write_text(markdown(results))
     print(markdown(results))
     return 0 if ok else 1
 

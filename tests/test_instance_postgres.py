@@ -10,13 +10,7 @@ reads PostgreSQL directly: the run, its events and the schedule state are there,
 
 from __future__ import annotations
 
-import glob
-import os
-import pwd
-import shutil
-import socket
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +19,7 @@ import pytest
 
 from orchestration.lib.catalog import WAREHOUSE_POOL
 from orchestration.lib.instance import TEMPLATE, InstanceConfigError, render_instance_yaml, write_instance_yaml
+from orchestration.lib.pgserver import PostgresUnavailable, throwaway_postgres
 from tests.conftest import SAMPLE_ENV
 
 DB = "tradewinds_dagster"
@@ -32,64 +27,14 @@ USER = "dagster"
 PASSWORD = "test-only-password"  # a throwaway server that lives as long as this module's tests
 
 
-def pg_bin() -> Path | None:
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]), reverse=True):
-        if os.access(os.path.join(candidate, "initdb"), os.X_OK):
-            return Path(candidate)
-    found = shutil.which("initdb")
-    return Path(found).parent if found else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[dict[str, str]]:
-    bindir = pg_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: install Debian's postgresql package")
-    as_user: list[str] = []
-    root = Path(tempfile.mkdtemp(prefix="tw-pg-"))
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        try:
-            account = pwd.getpwnam("postgres")
-        except KeyError:
-            shutil.rmtree(root)
-            pytest.skip("running as root and there is no 'postgres' system user to run the server as")
-        os.chown(root, account.pw_uid, account.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    pwfile = root / "pwfile"
-    pwfile.write_text(PASSWORD + "\n")
-    if as_user:
-        os.chown(pwfile, account.pw_uid, account.pw_gid)
-    data, port = root / "data", free_port()
-
-    def run(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, text=True, timeout=120)
-
     try:
-        run(str(bindir / "initdb"), "-D", str(data), "-U", USER, f"--pwfile={pwfile}", "--auth-local=trust",
-            "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync")  # fmt: skip
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-o", options, "-w", "start")
-    except subprocess.CalledProcessError as exc:
-        shutil.rmtree(root, ignore_errors=True)
-        raise AssertionError(f"PostgreSQL did not start: {exc.stderr}") from exc
-    try:
-        import psycopg2
-
-        conn = psycopg2.connect(host="127.0.0.1", port=port, user=USER, password=PASSWORD, dbname="postgres")
-        conn.autocommit = True
-        conn.cursor().execute(f"CREATE DATABASE {DB}")
-        conn.close()
-        yield {"host": "127.0.0.1", "port": str(port), "user": USER, "password": PASSWORD, "db": DB}
-    finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                       capture_output=True, timeout=120)  # fmt: skip
-        shutil.rmtree(root, ignore_errors=True)
+        with throwaway_postgres(USER, PASSWORD) as server:
+            server.create_database(DB)
+            yield {"host": server.host, "port": server.port, "user": USER, "password": PASSWORD, "db": DB}
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 def query(pg: dict[str, str], sql: str, params: tuple = ()) -> list[tuple]:
