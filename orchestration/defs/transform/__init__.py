@@ -267,8 +267,9 @@ class TradewindsDbtCliResource(DbtCliResource):
 
     Nor does it open a dbt Core adapter in the Dagster process before each build: dagster-dbt
     uses that handle only for ``fetch_row_counts()`` and ``fetch_column_metadata()``, which this
-    project does not call, and opening it imports dbt's adapter and parses its macros in-process: 1.7 s of every night (measured by
-    timing ``_initialize_dbt_core_adapter`` in a fresh process).
+    project does not call, and opening it imports dbt's adapter and parses its macros
+    in-process: 1.7 s of every night (timing ``_initialize_dbt_core_adapter`` in a fresh
+    process).
     """
 
     @cached_property
