@@ -23,7 +23,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -157,8 +157,8 @@ def not_null(column: str, notes: str = "Required: never NULL.") -> Expectation:
     return Expectation("expect_column_values_to_not_be_null", {"column": column}, notes)
 
 
-def unique(column: str) -> Expectation:
-    return Expectation("expect_column_values_to_be_unique", {"column": column}, "Primary key: unique.")
+def unique(column: str, severity: Severity = "critical") -> Expectation:
+    return Expectation("expect_column_values_to_be_unique", {"column": column}, "Primary key: unique.", severity)
 
 
 def compound_unique(columns: Sequence[str]) -> Expectation:
@@ -197,11 +197,19 @@ def positive(column: str, max_value: float, notes: str = "") -> Expectation:
     return between(column, 0, max_value, strict_min=True, notes=notes or f"Positive and at most {max_value:g}.")
 
 
-def in_set(column: str, values: Iterable[str], *, when: Condition | None = None, notes: str = "") -> Expectation:
+def in_set(
+    column: str,
+    values: Iterable[str],
+    *,
+    when: Condition | None = None,
+    notes: str = "",
+    severity: Severity = "critical",
+) -> Expectation:
     return Expectation(
         "expect_column_values_to_be_in_set",
         {"column": column, "value_set": list(values), **_when(when)},
         notes,
+        severity,
     )
 
 
@@ -746,21 +754,16 @@ _DBT_TYPES = {"bigint": "BIGINT", "integer": "INTEGER", "int": "INTEGER", "doubl
 _DBT_TYPES |= {"timestamp": "TIMESTAMP", "boolean": "BOOLEAN"}
 
 
-def _test_name_and_args(test: Any) -> tuple[str, dict[str, Any]]:
+def _test_name_args_severity(test: Any) -> tuple[str, dict[str, Any], Severity]:
+    """A yml data test's name, arguments and the severity of the expectation it derives:
+    ``warning`` when the test is configured ``severity: warn``, else ``critical`` (dbt's error)."""
     if isinstance(test, str):
-        return test, {}
+        return test, {}, "critical"
     name, body = next(iter(test.items()))
     body = body or {}
-    return name, dict(body.get("arguments") or {k: v for k, v in body.items() if k != "config"})
-
-
-def _test_severity(test: Any) -> Severity:
-    """``warning`` for a dbt test configured ``severity: warn``, else ``critical`` (dbt's error)."""
-    if isinstance(test, dict):
-        body = next(iter(test.values())) or {}
-        if str((body.get("config") or {}).get("severity", "error")).lower() == "warn":
-            return "warning"
-    return "critical"
+    args = dict(body.get("arguments") or {k: v for k, v in body.items() if k != "config"})
+    warn = str((body.get("config") or {}).get("severity", "error")).lower() == "warn"
+    return name, args, "warning" if warn else "critical"
 
 
 #: Date and time columns of marts that may lie after the validation time by design: a policy
@@ -890,14 +893,13 @@ def contract_mart_suite(name: str, model: dict[str, Any]) -> SuiteSpec:
     for column in columns:
         col = column["name"]
         constraints = {c.get("type") for c in column.get("constraints") or []}
-        declared_tests = column.get("data_tests") or []
-        tests = [_test_name_and_args(t) for t in declared_tests]
-        if col not in pk and ("not_null" in constraints or any(t == "not_null" for t, _ in tests)):
+        tests = [_test_name_args_severity(t) for t in column.get("data_tests") or []]
+        if col not in pk and ("not_null" in constraints or any(t == "not_null" for t, _, _ in tests)):
             exps.append(not_null(col, "Not NULL (dbt contract or test)."))
         # A test configured severity: warn gives a warning expectation (it does not block).
-        for (test, args), severity in zip(tests, map(_test_severity, declared_tests), strict=True):
+        for test, args, severity in tests:
             if test == "unique" and col not in pk:
-                exps.append(replace(unique(col), severity=severity))
+                exps.append(unique(col, severity))
             elif test == "accepted_range":
                 strict = args.get("inclusive") is False
                 exps.append(
@@ -913,15 +915,11 @@ def contract_mart_suite(name: str, model: dict[str, Any]) -> SuiteSpec:
                 )
             elif test == "accepted_values":
                 values = args.get("values") or []
-                exps.append(
-                    replace(in_set(col, values, notes="Values declared by the mart's dbt test."), severity=severity)
-                )
+                exps.append(in_set(col, values, notes="Values declared by the mart's dbt test.", severity=severity))
             elif test == "relationships" and "markets" in str(args.get("to")):
-                exps.append(
-                    replace(in_set(col, market_countries(), notes="A market of the markets seed."), severity=severity)
-                )
+                exps.append(in_set(col, market_countries(), notes="A market of the markets seed.", severity=severity))
         declared = any(
-            t == "accepted_values" or (t == "relationships" and "markets" in str(a.get("to"))) for t, a in tests
+            t == "accepted_values" or (t == "relationships" and "markets" in str(a.get("to"))) for t, a, _ in tests
         )
         if not declared and col not in hand_coded:
             exps += _contract_code_rule(col)
