@@ -16,9 +16,7 @@ from orchestration.lib.warehouse import WarehouseResource
 
 def build_definitions() -> dg.Definitions:
     settings = get_settings()
-    warehouse = WarehouseResource(
-        path=str(settings.warehouse), threads=settings.duckdb.threads, memory_limit=settings.duckdb.memory_limit
-    )
+    warehouse = WarehouseResource.from_settings(settings)
     jobs, schedules = build_jobs_and_schedules()
     domains = dg.Definitions.merge(
         ingest.build_defs(column_docs=transform.source_column_docs()),

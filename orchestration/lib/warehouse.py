@@ -11,11 +11,15 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
 
 from orchestration.lib.schemas import RawTable
+
+if TYPE_CHECKING:
+    from orchestration.lib.settings import Settings
 
 RAW_SCHEMA = "raw"
 META_COLUMNS: dict[str, str] = {
@@ -49,6 +53,13 @@ class WarehouseResource(dg.ConfigurableResource):
     path: str
     threads: int | None = None
     memory_limit: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WarehouseResource:
+        """The deployment's warehouse: its path and the DuckDB limits of ``settings.duckdb``."""
+        return cls(
+            path=str(settings.warehouse), threads=settings.duckdb.threads, memory_limit=settings.duckdb.memory_limit
+        )
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

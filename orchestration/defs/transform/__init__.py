@@ -213,9 +213,7 @@ def prepare_manifest(project: DbtProject, settings: Settings | None = None) -> P
     from orchestration.lib.warehouse import WarehouseResource
 
     settings = settings or get_settings()
-    warehouse = WarehouseResource(
-        path=str(settings.warehouse), threads=settings.duckdb.threads, memory_limit=settings.duckdb.memory_limit
-    )
+    warehouse = WarehouseResource.from_settings(settings)
     args = [dbt_executable(), "parse", "--quiet", "--target", settings.dbt.target]
     args += ["--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir)]
     args += ["--target-path", str(project.project_dir / project.target_path)]
