@@ -160,7 +160,6 @@ def night_env(data: Path, scale: float, end: dt.date) -> dict[str, str]:
     """The environment of a night at ``scale`` in the data folder ``data``."""
     return {
         **os.environ,
-        **INSTANCE_ENV,
         **({"TRADEWINDS_DUCKDB__MEMORY_LIMIT": MEMORY_LIMIT} if MEMORY_LIMIT else {}),
         "TRADEWINDS_DATA_DIR": str(data),
         "TRADEWINDS_SAMPLE__SCALE": str(scale),
@@ -174,8 +173,6 @@ INSTANCE_NAMES = {
     "sqlite": "local SQLite (README command 1)",
     "postgres": "production config (deploy/dagster.yaml) on a local PostgreSQL",
 }
-#: ``--instance postgres``: the ``DAGSTER_PG_*`` variables of the scale's database (else empty).
-INSTANCE_ENV: dict[str, str] = {}
 
 
 def use_postgres_instance(server: Any, data: Path, scale: float) -> None:
@@ -184,11 +181,11 @@ def use_postgres_instance(server: Any, data: Path, scale: float) -> None:
     from orchestration.lib.instance import write_instance_yaml
 
     database = server.create_database(f"tradewinds_sf{scale:g}".replace(".", "_"))
-    INSTANCE_ENV.clear()
-    INSTANCE_ENV.update(server.instance_env(database))
-    INSTANCE_ENV["TRADEWINDS_DAGSTER_LOGS"] = str(data / "dagster_logs")
-    os.environ.update(INSTANCE_ENV)  # stage_figures reads the instance in this process
-    write_instance_yaml(data / "dagster_home" / "dagster.yaml", env={**os.environ, **INSTANCE_ENV})
+    # In this process's environment: the nights inherit it (night_env), and stage_figures reads
+    # the instance here.
+    os.environ.update(server.instance_env(database))
+    os.environ["TRADEWINDS_DAGSTER_LOGS"] = str(data / "dagster_logs")
+    write_instance_yaml(data / "dagster_home" / "dagster.yaml")
 
 
 def prepare(data: Path, scale: float, end: dt.date) -> float:

@@ -34,6 +34,11 @@ def _test(
     }
 
 
+def _to_markets(name: str, column: str, field: str) -> dict[str, Any]:
+    """A relationships test of the mart's ``column`` to the markets seed's ``field``."""
+    return _test(name, "relationships", depends=[SEED, MART], column_name=column, to="ref('markets')", field=field)
+
+
 def _model(name: str, path: str) -> dict[str, Any]:
     return {"resource_type": "model", "name": name, "package_name": "tradewinds", "original_file_path": path}
 
@@ -58,14 +63,7 @@ def test_a_mart_test_is_left_out_only_when_a_blocking_expectation_of_its_gate_re
         _test("price_0_100", "accepted_range", column_name="price", min_value=0, max_value=100),
         _test("tier_abc", "accepted_values", column_name="tier", values=["a", "b", "c"]),
         _test("key", "unique_combination_of_columns", combination_of_columns=["sku", "country", "day"]),
-        _test(
-            "country_market",
-            "relationships",
-            depends=[SEED, MART],
-            column_name="country",
-            to="ref('markets')",
-            field="country",
-        ),
+        _to_markets("country_market", "country", field="country"),
         # kept: the gate is looser, only warns, is conditional or partial, or cannot see the rule
         _test("units_min1", "accepted_range", column_name="units", min_value=1),
         _test("price_open_0", "accepted_range", column_name="price", min_value=0, inclusive=False),
@@ -73,14 +71,7 @@ def test_a_mart_test_is_left_out_only_when_a_blocking_expectation_of_its_gate_re
         _test("channel_ab", "accepted_values", column_name="channel", values=["a", "b"]),
         _test("region_x", "accepted_values", column_name="region", values=["x"]),
         _test("day_unique", "unique", column_name="day"),
-        _test(
-            "origin_market",
-            "relationships",
-            depends=[SEED, MART],
-            column_name="origin",
-            to="ref('markets')",
-            field="name",
-        ),
+        _to_markets("origin_market", "origin", field="name"),
         _test(
             "sku_catalog",
             "relationships",

@@ -173,6 +173,7 @@ def mart_tests_repeated_by_gates(
     A mart without a suite keeps all its tests.
     """
     seeds = seed_column_values(manifest, project_dir)
+    gates = {mart: blocking(expectations) for mart, expectations in suites.items()}
     out: dict[str, Node] = {}
     for uid, test in manifest["nodes"].items():
         if test["resource_type"] != "test" or not test.get("test_metadata"):
@@ -180,8 +181,8 @@ def mart_tests_repeated_by_gates(
         model = manifest["nodes"].get(test.get("attached_node") or "")
         if model is None or model["resource_type"] != "model" or model["package_name"] != package:
             continue
-        if not model["original_file_path"].startswith("models/marts/") or model["name"] not in suites:
+        if not model["original_file_path"].startswith("models/marts/") or model["name"] not in gates:
             continue
-        if gate_implies(test, _SameColumns(), blocking(suites[model["name"]]), None, seeds):
+        if gate_implies(test, _SameColumns(), gates[model["name"]], None, seeds):
             out[uid] = test
     return dict(sorted(out.items()))
