@@ -83,7 +83,13 @@ def test_release_layout_views_and_manifest(tmp_path: Path) -> None:
     manifest = read_current_manifest(root)
     assert manifest == json.loads((release.path / "manifest.json").read_text())
     assert manifest["run_id"] == "run-0003" and manifest["as_of"] == "2025-06-03"
-    assert manifest["tables"]["marts.sales"] == {"rows": 3, "columns": 3, "file": "marts/sales.parquet"}
+    sales = manifest["tables"]["marts.sales"]
+    assert {k: sales[k] for k in ("rows", "columns", "file")} == {
+        "rows": 3,
+        "columns": 3,
+        "file": "marts/sales.parquet",
+    }
+    assert [(p["file"], p["rows"], p["run_id"]) for p in sales["parts"]] == [("marts/sales.parquet", 3, "run-0003")]
     assert manifest["tables"]["forecast.sales_forecast"]["rows"] == 6
     assert all(p.stat().st_mode & 0o222 == 0 for p in release.path.rglob("*") if p.is_file())
 
@@ -106,6 +112,131 @@ def test_release_layout_views_and_manifest(tmp_path: Path) -> None:
         conn.close()
     # BI tools read the Parquet files directly too.
     assert duckdb.sql(f"SELECT count(*) FROM '{root / CURRENT / 'marts' / 'sales.parquet'}'").fetchall() == [(3,)]
+
+
+DAILY = [("marts", "daily"), ("marts", "totals")]
+
+
+def write_daily(path: Path, changed_day: str | None = None, extra_column: bool = False) -> None:
+    """marts.daily: 3 rows a day from 2025-04-29 to 2025-06-02 (three months and a NULL-dated row);
+    ``changed_day`` gets other units. marts.totals: one row per month (unchanged unless a day is)."""
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        conn.execute(
+            "CREATE OR REPLACE TABLE marts.daily AS SELECT d::DATE AS day, k AS sku, "
+            "CASE WHEN d::DATE = ?::DATE THEN 100 + k ELSE k END AS units "
+            + (", 'x' AS note " if extra_column else "")
+            + "FROM range(DATE '2025-04-29', DATE '2025-06-03', INTERVAL 1 DAY) t(d), range(3) s(k) "
+            "UNION ALL SELECT NULL, 9, 9" + (", 'x'" if extra_column else ""),
+            [changed_day],
+        )
+        conn.execute(
+            "CREATE OR REPLACE TABLE marts.totals AS SELECT date_trunc('month', day) AS month, sum(units) AS units "
+            "FROM marts.daily WHERE day IS NOT NULL GROUP BY ALL"
+        )
+
+
+def inode(path: Path) -> int:
+    return path.stat().st_ino
+
+
+def test_day_grain_tables_are_published_by_month_and_unchanged_files_are_linked(tmp_path: Path) -> None:
+    warehouse, root = tmp_path / "w.duckdb", tmp_path / "published"
+    monthly = {"marts.daily": "day"}
+
+    def night(n: int, **kwargs):
+        write_daily(warehouse, **kwargs)
+        return publish_release(
+            warehouse,
+            root,
+            DAILY,
+            run_id=f"run-{n}",
+            as_of="2025-06-02",
+            monthly=monthly,
+            now=T0 + dt.timedelta(seconds=n),
+        )
+
+    first = night(1)
+    months = ["month=2025-04", "month=2025-05", "month=2025-06", "month=none"]
+    assert sorted(p.name for p in (first.path / "marts" / "daily").iterdir()) == months
+    parts = {p.file.rsplit("/", 1)[-1]: (p.rows, p.run_id) for p in first.tables[0].parts}
+    assert parts == {"month=2025-04": (6, "run-1"), "month=2025-05": (93, "run-1"), "month=2025-06": (6, "run-1"),
+                     "month=none": (1, "run-1")}  # fmt: skip
+    assert first.written_parts == 5 and first.reused_parts == 0
+    with duckdb.connect(str(root / CURRENT / VIEWS_FILE), read_only=True) as conn:
+        assert conn.execute("SELECT count(*), sum(units) FROM daily").fetchone() == (106, 3 * 35 + 9)
+        assert [d[0] for d in conn.execute("SELECT * FROM daily LIMIT 0").description] == ["day", "sku", "units"]
+    # Readers of the Parquet files see one folder per month (Hive style).
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{first.path}/marts/daily/*/*.parquet')").fetchall() == [
+        (106,)
+    ]
+
+    # The same rows: every file is the first night's, linked; nothing is written but the views.
+    second = night(2)
+    assert second.written_parts == 0 and second.reused_parts == 5
+    for part in ("marts/daily/month=2025-05/part_0.parquet", "marts/totals.parquet"):
+        assert inode(second.path / part) == inode(first.path / part)
+
+    # One day of June changes: June's file and the totals are written again, the rest stays linked.
+    third = night(3, changed_day="2025-06-01")
+    written = sorted(p.file for t in third.tables for p in t.parts if p.run_id == "run-3")
+    assert written == ["marts/daily/month=2025-06", "marts/totals.parquet"]
+    assert inode(third.path / "marts/daily/month=2025-05/part_0.parquet") == inode(
+        first.path / "marts/daily/month=2025-05/part_0.parquet"
+    )
+    manifest = read_current_manifest(root)
+    runs = {p["file"]: p["run_id"] for p in manifest["tables"]["marts.daily"]["parts"]}
+    assert runs["marts/daily/month=2025-06"] == "run-3" and runs["marts/daily/month=2025-04"] == "run-1"
+    with duckdb.connect(str(root / CURRENT / VIEWS_FILE), read_only=True) as conn:
+        assert conn.execute("SELECT sum(units) FROM daily WHERE day = DATE '2025-06-01'").fetchone() == (303,)
+        assert conn.execute("SELECT run_id FROM tradewinds.publication").fetchone() == ("run-3",)
+        kv = dict(
+            conn.execute(
+                "SELECT decode(key), decode(value) FROM parquet_kv_metadata(?)",
+                [str(third.path / "marts/daily/month=2025-05/part_0.parquet")],
+            ).fetchall()
+        )
+        assert kv["tradewinds_run_id"] == "run-1"  # the night that wrote it; the manifest says so too
+
+    # The releases that wrote the linked files are pruned: the files live on in the current one.
+    night(4, changed_day="2025-06-01")
+    night(5, changed_day="2025-06-01")
+    assert not first.path.exists()
+    with duckdb.connect(str(root / CURRENT / VIEWS_FILE), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM daily").fetchone() == (106,)
+
+    # A new column changes every fingerprint: everything is written again.
+    sixth = night(6, changed_day="2025-06-01", extra_column=True)
+    assert sixth.reused_parts == 1 and sixth.written_parts == 4  # only totals kept its rows and columns
+
+
+def test_the_audit_refuses_a_linked_file_that_no_longer_holds_its_rows(tmp_path: Path) -> None:
+    warehouse, root = tmp_path / "w.duckdb", tmp_path / "published"
+    write_daily(warehouse)
+    first = publish_release(warehouse, root, DAILY, run_id="run-1", as_of=None, monthly={"marts.daily": "day"}, now=T0)
+    # Someone rewrote May's file of the current release by hand (same run id, fewer rows).
+    may = first.path / "marts/daily/month=2025-05/part_0.parquet"
+    may.chmod(0o644)
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        conn.execute(
+            f"COPY (SELECT day, sku, units FROM marts.daily WHERE month(day) = 5 LIMIT 10) TO '{may}' "
+            "(FORMAT parquet, KV_METADATA {tradewinds_run_id: 'run-1', tradewinds_table: 'marts.daily'})"
+        )
+    with pytest.raises(PublishError, match=r"month=2025-05 holds 10 rows, the warehouse had 93"):
+        publish_release(
+            warehouse, root, DAILY, run_id="run-2", as_of=None, monthly={"marts.daily": "day"},
+            now=T0 + dt.timedelta(seconds=1),
+        )  # fmt: skip
+    assert current_release(root) == first.path
+    assert [p.name for p in (root / RELEASES).iterdir()] == [first.name]
+
+
+def test_a_month_column_the_table_lacks_is_a_clear_error(tmp_path: Path) -> None:
+    warehouse, root = tmp_path / "w.duckdb", tmp_path / "published"
+    write_daily(warehouse)
+    with pytest.raises(PublishError, match=r"marts.daily is published by month of 'order_date'.*columns: day, sku"):
+        publish_release(warehouse, root, DAILY, run_id="r", as_of=None, monthly={"marts.daily": "order_date"}, now=T0)
+    assert current_release(root) is None
 
 
 def test_a_failed_release_leaves_the_current_one_untouched(tmp_path: Path) -> None:

@@ -82,14 +82,23 @@ READER = textwrap.dedent(
                 passes = []
                 for _ in range(2):  # the same connection twice, a switch may happen in between
                     run_id, as_of = conn.execute("SELECT run_id, as_of_date FROM tradewinds.publication").fetchone()
-                    tables = conn.execute("SELECT table_name, rows, file FROM tradewinds.published_tables").fetchall()
+                    release = conn.execute("SELECT release FROM tradewinds.publication").fetchone()[0]
+                    tables = conn.execute("SELECT table_name, rows FROM tradewinds.published_tables").fetchall()
                     seen = {}
-                    for name, rows, file in tables:
+                    for name, rows in tables:
                         view = name.split(".")[-1]
                         count = conn.execute(f'SELECT count(*) FROM "{view}"').fetchone()[0]
-                        kv = dict(conn.execute(
-                            "SELECT decode(key), decode(value) FROM parquet_kv_metadata(?)", [file]).fetchall())
-                        seen[name] = [count, rows, kv.get("tradewinds_run_id"), kv.get("tradewinds_as_of")]
+                        files = []
+                        for file, file_rows, written_by in conn.execute(
+                            "SELECT file, rows, written_by_run_id FROM tradewinds.published_files "
+                            "WHERE table_name = ?", [name]).fetchall():
+                            kv = dict(conn.execute(
+                                "SELECT decode(key), decode(value) FROM parquet_kv_metadata(?)", [file]).fetchall())
+                            n = conn.execute(
+                                "SELECT sum(num_rows) FROM parquet_file_metadata(?)", [file]).fetchone()[0]
+                            files.append([release in file.split(os.sep), n == file_rows, written_by,
+                                          kv.get("tradewinds_run_id"), kv.get("tradewinds_as_of")])
+                        seen[name] = [count, rows, files]
                     late = conn.execute(
                         "SELECT count(*) FROM demand_sku_market_daily WHERE order_date > ?", [as_of]).fetchone()[0]
                     huge = conn.execute(
@@ -361,18 +370,27 @@ def test_reader_never_failed_and_never_mixed_two_nights(nights) -> None:
     done = [r for r in reads if r["kind"] == "read"]
     assert len(done) >= 20, f"only {len(done)} reads"
     good = {nights["r1"].run_id: DAY1.isoformat(), nights["r2"].run_id: DAY2.isoformat()}
-    seen = set()
+    seen, linked = set(), set()
     for read in done:
         first, second = read["passes"]
         assert first["run_id"] == second["run_id"]  # one connection, one night, even across a switch
         for one in read["passes"]:
             assert one["run_id"] in good, "a failed night was published"
             assert one["as_of"] == good[one["run_id"]]
-            for name, (count, rows, kv_run, kv_as_of) in one["tables"].items():
-                assert (count, kv_run, kv_as_of) == (rows, one["run_id"], one["as_of"]), name
+            for name, (count, rows, files) in one["tables"].items():
+                assert count == rows and files, name
+                for in_release, rows_match, written_by, kv_run, kv_as_of in files:
+                    # Every file of the release folder, written this night or linked unchanged from the
+                    # good night before; the file says which.
+                    assert in_release and rows_match and kv_run == written_by, name
+                    assert written_by in good and kv_as_of == good[written_by], name
+                    if written_by != one["run_id"]:
+                        linked.add(name)
             assert one["late"] == 0 and one["huge"] == 0
             seen.add(one["run_id"])
     assert seen == set(good), "the reader should have seen both good nights"
+    # The second night is one day: the months before it and the tables it left unchanged are linked.
+    assert "marts.traffic_sku_market_daily" in linked and "marts.demand_sku_market_daily" in linked
 
 
 def test_releases_on_disk(nights) -> None:
