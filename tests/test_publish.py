@@ -358,13 +358,25 @@ def test_publish_asset_publishes_and_refuses_while_a_gate_fails(tmp_path: Path, 
     gate = dg.AssetCheckKey(keys[0], "sales_ok")
     publish_asset = build_publish_asset(keys, [gate])
     assets = [sales, sales_forecast, sales_ok, publish_asset]
-    resources = {"warehouse": WarehouseResource(path=str(warehouse))}
+    resources = {"warehouse": WarehouseResource(path=str(warehouse), memory_limit="1GB", threads=1)}
     tags = {"dagster/asset_partition_range_start": "2025-06-30", "dagster/asset_partition_range_end": "2025-06-30"}
+    # The export runs under the deployment's DuckDB limits (a partitioned write buffers up to the limit).
+    import orchestration.defs.publish.release as release_module
+
+    configs, real_connect = [], duckdb.connect
+
+    def spy_connect(database=":memory:", read_only=False, config=None):
+        if str(database) == str(warehouse) and read_only:
+            configs.append(dict(config or {}))
+        return real_connect(database, read_only=read_only, config=config or {})
+
+    monkeypatch.setattr(release_module.duckdb, "connect", spy_connect)
     with dg.DagsterInstance.ephemeral() as instance:
         good = dg.materialize(assets, resources=resources, instance=instance, tags=tags)
         meta = good.asset_materializations_for_node("publish__bi_release")[0].metadata
         assert meta["run_id"].value == good.run_id and meta["as_of"].value == "2025-06-30"
         assert meta["rows"].value == {"marts.sales": 4, "forecast.sales_forecast": 8}
+        assert configs == [{"memory_limit": "1GB", "threads": 1}]
         published = get_settings().published
         assert json.loads((published / CURRENT_MANIFEST).read_text())["run_id"] == good.run_id
 

@@ -235,6 +235,7 @@ def export_tables(
     as_of: str | None,
     monthly: Mapping[str, str] | None = None,
     previous: Path | None = None,
+    duckdb_config: Mapping[str, Any] | None = None,
 ) -> list[PublishedTable]:
     """Export ``schema.table`` of the warehouse to Parquet under ``folder`` (read-only connection).
 
@@ -242,11 +243,13 @@ def export_tables(
     (``{"schema.table": column}``), one folder per month, ``<schema>/<table>/month=YYYY-MM/``.
     A part (file or month) whose rows have the same fingerprint as in the release ``previous``
     is linked from it instead of being written again: a one-day night rewrites what it changed.
+    ``duckdb_config``: the connection's settings (the deployment's ``memory_limit`` and ``threads``:
+    DuckDB buffers the months of a partitioned write up to its memory limit, 80% of RAM by default).
     """
     monthly = monthly or {}
     reusable = _previous_parts(previous)
     out = []
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
+    with duckdb.connect(str(warehouse), read_only=True, config=dict(duckdb_config or {})) as conn:
         for schema, name in tables:
             qualified = f"{schema}.{name}"
             month_column = monthly.get(qualified)
@@ -491,6 +494,7 @@ def publish_release(
     keep: int = 3,
     now: dt.datetime | None = None,
     monthly: Mapping[str, str] | None = None,
+    duckdb_config: Mapping[str, Any] | None = None,
 ) -> Release:
     """Write, audit and publish one release of ``tables`` from the warehouse; return it.
 
@@ -510,7 +514,14 @@ def publish_release(
     try:
         building.mkdir()
         exported = export_tables(
-            warehouse, building, tables, run_id=run_id, as_of=as_of, monthly=monthly, previous=current_release(root)
+            warehouse,
+            building,
+            tables,
+            run_id=run_id,
+            as_of=as_of,
+            monthly=monthly,
+            previous=current_release(root),
+            duckdb_config=duckdb_config,
         )
         os.rename(building, final)  # the views below name files under the final folder
         meta = {"run_id": run_id, "as_of": as_of, "published_at": published_at, "release": name}
