@@ -234,6 +234,33 @@ def test_transit_delay_overdue_and_recent_late_arrivals_fire_per_lane() -> None:
     assert lanes.judged == 5
 
 
+def test_transit_delay_asset_reads_the_late_shipments_and_a_row_per_lane(tmp_path: Path) -> None:
+    """The asset's query hands the rule the rows it needs, not the whole mart: same alerts, same lanes judged."""
+    from orchestration.defs.alerts.assets import read_inputs
+
+    rows = [
+        shipment(f"S{i:04d}", lane=f"LANE-{i % 7}", mode="rail" if i % 2 else "air", delay=(i % 50) * 0.4)
+        for i in range(600)
+    ]
+    rows += [
+        shipment("L1", lane="LANE-1", mode="rail", status="overdue", delay=90.0, arrived_days_ago=None),
+        shipment("L2", lane="LANE-2", mode="air", delay=200.0, arrived_days_ago=2),
+        shipment("L3", lane="LANE-NEW", mode="truck", status="in_transit", delay=None, arrived_days_ago=None),
+    ]
+    full = pd.DataFrame(rows)
+    path = tmp_path / "w.duckdb"
+    write_table(path, "marts.shipment_transit", full)
+    spec = next(s for s in ALERT_SPECS if s.name == "transit_delay_alerts")
+    for thresholds in (T, Thresholds(transit_delay_hours=24)):
+        with duckdb.connect(str(path)) as conn:
+            frames, missing = read_inputs(conn, spec, thresholds)
+        read = frames["marts.shipment_transit"]
+        assert missing == [] and len(read) < len(full) / 2
+        expected, got = r.evaluate_transit_delays(full, thresholds), r.evaluate_transit_delays(read, thresholds)
+        assert got.alerts == expected.alerts and got.alerts
+        assert got.judged == expected.judged == 15  # 14 lane x mode pairs of the on-time rows and LANE-NEW
+
+
 def policy_event(event_id: str, days: int | None, skus: int = 3, impact: float | None = -1200.0, **extra: Any) -> dict:
     """One ``marts.risk_policy_events`` row as of AS_OF."""
     effective = AS_OF + dt.timedelta(days=days or 0)
