@@ -431,6 +431,31 @@ def test_demand_surge_needs_seven_consecutive_days_to_the_latest_day() -> None:
     ]
 
 
+def test_demand_surge_asset_reads_the_surge_days_and_the_latest_day_per_pair(tmp_path: Path) -> None:
+    """The asset's query hands the rule the rows it needs of the window: same alerts, same pairs judged."""
+    from orchestration.defs.alerts.assets import read_inputs
+
+    rng = np.random.default_rng(7)
+    rows = traffic_rows("SURGE", [0.2, 0.45, 0.5, 0.42, 0.6, 0.41, 0.44, 0.5, 0.55])
+    rows += traffic_rows("GAP", [0.5, 0.5, 0.5, None, 0.5, 0.5, 0.5, 0.5])
+    rows += traffic_rows("OLD", [0.5] * 10 + [0.1])
+    rows += traffic_rows("EARLY", [0.5] * 8, end=AS_OF - dt.timedelta(days=3))  # its last day is not the latest
+    for n in range(40):
+        rows += traffic_rows(f"CALM{n}", list(rng.uniform(0.05, 0.39, 40)))
+    full = pd.DataFrame(rows)
+    path = tmp_path / "w.duckdb"
+    write_table(path, "marts.traffic_sku_market_daily", full)
+    spec = next(s for s in ALERT_SPECS if s.name == "demand_surge_alerts")
+    for thresholds in (T, Thresholds(add_to_cart_surge_days=3, add_to_cart_surge_rate=0.3)):
+        with duckdb.connect(str(path)) as conn:
+            frames, _ = read_inputs(conn, spec, thresholds)
+        read = frames["marts.traffic_sku_market_daily"]
+        assert len(read) < len(full) / 2
+        expected, got = r.evaluate_demand_surges(full, thresholds), r.evaluate_demand_surges(read, thresholds)
+        assert got.alerts == expected.alerts and got.alerts
+        assert got.judged == expected.judged == 44
+
+
 def service_rows(
     country: str,
     tickets: int,

@@ -219,10 +219,15 @@ ALERT_SPECS: tuple[AlertAssetSpec, ...] = (
         name="demand_surge_alerts",
         rules=(r.DEMAND_SURGE,),
         inputs=(
+            # Of the last SURGE_READ_DAYS days (2.1M rows at SF 10), the days above the rate and each
+            # SKU x market's latest day (the pairs judged, the latest day): what the rule reads.
             AlertInput(
                 "marts.traffic_sku_market_daily",
                 "SELECT * FROM {table} WHERE traffic_date > (SELECT max(traffic_date) FROM {table}) - "
-                f"INTERVAL {SURGE_READ_DAYS} DAY",
+                f"INTERVAL {SURGE_READ_DAYS} DAY "
+                "QUALIFY add_to_cart_rate > {t.add_to_cart_surge_rate} OR row_number() OVER "
+                "(PARTITION BY sku, destination_country ORDER BY traffic_date DESC) = 1 "
+                "ORDER BY sku, destination_country, traffic_date",
             ),
         ),
         evaluate=lambda f, t: r.evaluate_demand_surges(f["marts.traffic_sku_market_daily"], t),
