@@ -231,6 +231,18 @@ def test_the_audit_refuses_a_linked_file_that_no_longer_holds_its_rows(tmp_path:
     assert [p.name for p in (root / RELEASES).iterdir()] == [first.name]
 
 
+def test_a_table_split_by_month_without_rows_keeps_its_columns(tmp_path: Path) -> None:
+    warehouse, root = tmp_path / "w.duckdb", tmp_path / "published"
+    write_daily(warehouse)
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("DELETE FROM marts.daily")
+    release = publish_release(warehouse, root, DAILY, run_id="r", as_of=None, monthly={"marts.daily": "day"}, now=T0)
+    assert [p.file for p in release.tables[0].parts] == ["marts/daily/month=none"]
+    with duckdb.connect(str(root / CURRENT / VIEWS_FILE), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM daily").fetchone() == (0,)
+        assert [d[0] for d in conn.execute("SELECT * FROM daily LIMIT 0").description] == ["day", "sku", "units"]
+
+
 def test_a_month_column_the_table_lacks_is_a_clear_error(tmp_path: Path) -> None:
     warehouse, root = tmp_path / "w.duckdb", tmp_path / "published"
     write_daily(warehouse)
