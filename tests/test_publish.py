@@ -210,6 +210,29 @@ def test_day_grain_tables_are_published_by_month_and_unchanged_files_are_linked(
     assert sixth.reused_parts == 1 and sixth.written_parts == 4  # only totals kept its rows and columns
 
 
+def test_unchanged_files_are_copied_where_hard_links_fail(tmp_path: Path, monkeypatch) -> None:
+    import orchestration.defs.publish.release as release_module
+
+    warehouse, root = tmp_path / "w.duckdb", tmp_path / "published"
+    write_daily(warehouse)
+    first = publish_release(warehouse, root, DAILY, run_id="run-1", as_of=None, monthly={"marts.daily": "day"}, now=T0)
+
+    def no_links(*_args, **_kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(release_module.os, "link", no_links)
+    second = publish_release(
+        warehouse, root, DAILY, run_id="run-2", as_of=None, monthly={"marts.daily": "day"},
+        now=T0 + dt.timedelta(seconds=1),
+    )  # fmt: skip
+    assert second.reused_parts == 5 and second.written_parts == 0
+    may = "marts/daily/month=2025-05/part_0.parquet"
+    assert inode(second.path / may) != inode(first.path / may)  # a copy, with the rows and the writer's run
+    assert (second.path / may).read_bytes() == (first.path / may).read_bytes()
+    with duckdb.connect(str(root / CURRENT / VIEWS_FILE), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM daily").fetchone() == (106,)
+
+
 def test_the_audit_refuses_a_linked_file_that_no_longer_holds_its_rows(tmp_path: Path) -> None:
     warehouse, root = tmp_path / "w.duckdb", tmp_path / "published"
     write_daily(warehouse)
