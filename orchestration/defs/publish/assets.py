@@ -80,9 +80,8 @@ def build_publish_asset(tables: Sequence[dg.AssetKey], gates: Sequence[dg.AssetC
                 as_of=as_of,
                 keep=settings.publish.keep_releases,
                 monthly=monthly,
-                duckdb_config={
-                    k: v for k, v in {"memory_limit": warehouse.memory_limit, "threads": warehouse.threads}.items() if v
-                },
+                threads=warehouse.threads,
+                memory_limit=warehouse.memory_limit,
             )
         except PublishError as exc:
             raise dg.Failure(description=f"{refused}: {exc}") from exc

@@ -46,6 +46,8 @@ from typing import Any
 
 import duckdb
 
+from orchestration.lib.warehouse import connect
+
 RELEASES = "releases"
 CURRENT = "current"
 CURRENT_MANIFEST = "current.json"
@@ -168,7 +170,8 @@ def fingerprints(
     conn: duckdb.DuckDBPyConnection, schema: str, name: str, month_column: str | None
 ) -> tuple[int, dict[str | None, tuple[int, str]]]:
     """The table's column count and, per part (``None`` for a whole table, else each month
-    ``YYYY-MM`` present, ``NO_MONTH`` for rows without a date), its rows and fingerprint.
+    ``YYYY-MM`` present, ``NO_MONTH`` for rows without a date or a table without rows), its rows
+    and fingerprint.
 
     A fingerprint is the column names and types, the row count and the sum of the 64-bit
     hashes of the rows (a multiset hash: row order does not matter, any changed, added or
@@ -193,8 +196,8 @@ def fingerprints(
         f"SELECT {part_sql} AS part, count(*), coalesce(sum({row_hash}), 0)::VARCHAR FROM {table} GROUP BY ALL"
     ).fetchall()
     out = {part: (int(n), f"{signature}-{n}-{total}") for part, n, total in rows}
-    if month_column is None and not out:
-        out[None] = (0, f"{signature}-0-0")
+    if not out:  # no rows: one part all the same (an empty file keeps the columns)
+        out[None if month_column is None else NO_MONTH] = (0, f"{signature}-0-0")
     return len(columns), out
 
 
@@ -234,7 +237,8 @@ def export_tables(
     as_of: str | None,
     monthly: Mapping[str, str] | None = None,
     previous: Path | None = None,
-    duckdb_config: Mapping[str, Any] | None = None,
+    threads: int | None = None,
+    memory_limit: str | None = None,
 ) -> list[PublishedTable]:
     """Export ``schema.table`` of the warehouse to Parquet under ``folder`` (read-only connection).
 
@@ -242,13 +246,13 @@ def export_tables(
     (``{"schema.table": column}``), one folder per month, ``<schema>/<table>/month=YYYY-MM/``.
     A part (file or month) whose rows have the same fingerprint as in the release ``previous``
     is linked from it instead of being written again: a one-day night rewrites what it changed.
-    ``duckdb_config``: the connection's settings (the deployment's ``memory_limit`` and ``threads``:
-    DuckDB buffers the months of a partitioned write up to its memory limit, 80% of RAM by default).
+    ``threads``, ``memory_limit``: the deployment's DuckDB limits for the export's connection
+    (DuckDB's default limit is 80% of RAM, and a COPY buffers up to it).
     """
     monthly = monthly or {}
     reusable = _previous_parts(previous)
     out = []
-    with duckdb.connect(str(warehouse), read_only=True, config=dict(duckdb_config or {})) as conn:
+    with connect(warehouse, read_only=True, threads=threads, memory_limit=memory_limit) as conn:
         for schema, name in tables:
             qualified = f"{schema}.{name}"
             month_column = monthly.get(qualified)
@@ -261,9 +265,6 @@ def export_tables(
             table_sql = f"{_ident(schema)}.{_ident(name)}"
             try:
                 columns, parts = fingerprints(conn, schema, name, month_column)
-                # A table split by month with no rows still gets one (empty) file: it keeps the columns.
-                if month_column is not None and not parts:  # no rows: one empty file keeps the columns
-                    parts = {NO_MONTH: (0, f"empty-{columns}")}
                 paths = {
                     part: f"{schema}/{name}.parquet" if part is None else f"{schema}/{name}/{MONTH_DIR.format(part)}"
                     for part in parts
@@ -297,11 +298,8 @@ def export_tables(
                         f"COPY (SELECT * FROM {table_sql} WHERE {where}) TO {_sql_str(str(target))} ({options})"
                     )
                 for entry in reused.values():
-                    if (previous / entry["file"]).is_dir():
-                        for source in part_files(previous, entry["file"]):
-                            _link_or_copy(source, folder / entry["file"] / source.name)
-                    else:
-                        _link_or_copy(previous / entry["file"], folder / entry["file"])
+                    for source in part_files(previous, entry["file"]):
+                        _link_or_copy(source, folder / source.relative_to(previous))
             except (duckdb.Error, OSError) as exc:
                 raise PublishError(f"exporting {qualified} from {warehouse} failed: {exc}") from exc
             published = tuple(
@@ -494,7 +492,8 @@ def publish_release(
     keep: int = 3,
     now: dt.datetime | None = None,
     monthly: Mapping[str, str] | None = None,
-    duckdb_config: Mapping[str, Any] | None = None,
+    threads: int | None = None,
+    memory_limit: str | None = None,
 ) -> Release:
     """Write, audit and publish one release of ``tables`` from the warehouse; return it.
 
@@ -521,7 +520,8 @@ def publish_release(
             as_of=as_of,
             monthly=monthly,
             previous=current_release(root),
-            duckdb_config=duckdb_config,
+            threads=threads,
+            memory_limit=memory_limit,
         )
         os.rename(building, final)  # the views below name files under the final folder
         meta = {"run_id": run_id, "as_of": as_of, "published_at": published_at, "release": name}
