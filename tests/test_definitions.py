@@ -209,7 +209,7 @@ def test_forecast_workers_are_warmed_when_the_dbt_build_is_done(monkeypatch):
     def after(op_name: str) -> None:
         get_settings.cache_clear()
         op = dg.op(name=op_name)(lambda: None)
-        jobs.warm_forecast_workers(dg.build_hook_context(op=op))
+        jobs.after_step(dg.build_hook_context(op=op))
 
     after("raw__orders")
     assert started == []
@@ -220,4 +220,4 @@ def test_forecast_workers_are_warmed_when_the_dbt_build_is_done(monkeypatch):
     assert started == ["forkserver"]
     get_settings.cache_clear()
     nightly = dg.Definitions(jobs=jobs.build_jobs_and_schedules()[0]).resolve_job_def(jobs.NIGHTLY_JOB)
-    assert jobs.warm_forecast_workers in nightly.hook_defs
+    assert jobs.after_step in nightly.hook_defs

@@ -50,4 +50,4 @@ def test_the_nightly_job_releases_memory_after_every_step() -> None:
     from orchestration.defs.jobs import NIGHTLY_JOB
 
     job = build_definitions().resolve_job_def(NIGHTLY_JOB)
-    assert {h.name for h in job.hook_defs} >= {"release_memory_after_step", "release_memory_after_failed_step"}
+    assert {h.name for h in job.hook_defs} == {"after_step"}
