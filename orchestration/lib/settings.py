@@ -216,6 +216,11 @@ class DbtSettings(BaseModel):
     # noise), a full refresh 71.1 s against 71.7 s. DuckDB's threads per query are
     # duckdb.threads; its memory limit bounds all the nodes together.
     threads: int = Field(default=4, ge=1)
+    # Level of the dbt.log each build writes beside its run_results.json (dbt's --log-level-file).
+    # dbt's default, debug, logs every SQL statement of every node: at SF 10 a one-day build spent
+    # ~4 s of its threads' time writing it. "debug" when chasing a dbt problem; the run's Dagster
+    # log has every node's result at any level.
+    log_level_file: Literal["debug", "info", "warn", "error", "none"] = "info"
 
 
 class PublishSettings(BaseModel):

@@ -166,6 +166,7 @@ def dbt_environment(settings: Settings, warehouse: WarehouseResource, window: tu
     env = {
         "TRADEWINDS_WAREHOUSE": str(os.path.abspath(warehouse.path)),
         "TRADEWINDS_DBT_THREADS": str(settings.dbt.threads),
+        "DBT_LOG_LEVEL_FILE": settings.dbt.log_level_file,
         **window_env(window),
     }
     if warehouse.memory_limit:
