@@ -110,6 +110,9 @@ def run_nightly(start: dt.date | None, end: dt.date | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from orchestration.lib.memory import relax_garbage_collection
+
+    relax_garbage_collection()
     parser = argparse.ArgumentParser(prog="tradewinds", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     nightly = sub.add_parser("nightly", help="run the nightly job (first run: the whole sample history)")

@@ -7,6 +7,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import dagster as dg
+
+from orchestration.lib.memory import GC_THRESHOLDS
+from orchestration.lib.warehouse import WarehouseResource
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent(
@@ -51,3 +56,24 @@ def test_the_nightly_job_releases_memory_after_every_step() -> None:
 
     job = build_definitions().resolve_job_def(NIGHTLY_JOB)
     assert {h.name for h in job.hook_defs} == {"after_step"}
+
+
+def test_a_run_freezes_what_is_loaded_and_relaxes_the_collector(tmp_path) -> None:
+    """The warehouse resource, built once at the start of a run, freezes the loaded objects out of
+    the collector's walks and sets its thresholds (GC_THRESHOLDS); steps see both."""
+    import gc
+
+    @dg.asset
+    def probe(warehouse: WarehouseResource) -> tuple[int, tuple[int, int, int]]:
+        return gc.get_freeze_count(), gc.get_threshold()
+
+    before = gc.get_threshold()
+    gc.unfreeze()
+    try:
+        result = dg.materialize([probe], resources={"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb"))})
+        frozen, thresholds = result.output_for_node("probe")
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+    assert thresholds == GC_THRESHOLDS != (700, 10, 10)
+    assert frozen > 10_000  # Dagster and the libraries loaded by then: fails without freeze_loaded_objects

@@ -5,6 +5,9 @@ string columns in Arrow arrays, and Arrow's default allocator (mimalloc) keeps f
 reuse instead of returning it: after the ingest steps the process held about 850 MB it no longer
 used at SF 1 (2 GB at SF 10), beside the dbt process and its DuckDB building the marts. Releasing
 it after each step keeps the whole night's peak to what the steps need at the same time.
+
+The same process also sets the pace of Python's cyclic garbage collector for the run and takes
+what is loaded before the first step out of its walks (``freeze_loaded_objects``).
 """
 
 from __future__ import annotations
@@ -38,3 +41,34 @@ def release_unused_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+#: The collector's thresholds during a run (Python's default: 700, 10, 10). A young-generation
+#: collection every 20,000 net allocations instead of every 700: the run allocates millions of
+#: objects (Dagster events, GX's expectation models, pandas), and at the default pace the full
+#: collections that follow walked the whole heap 15 times a night (0.13-0.24 s each).
+GC_THRESHOLDS = (20_000, 10, 10)
+
+
+def relax_garbage_collection() -> None:
+    """Set the collector's pace for a run's process (``GC_THRESHOLDS``): the CLI does it first
+    thing, for the imports and the loading of the definitions."""
+    import gc
+
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def freeze_loaded_objects() -> None:
+    """Move every object alive now out of the cyclic garbage collector's sight (``gc.freeze``),
+    and set its pace for the run (``GC_THRESHOLDS``).
+
+    Called once at the start of a run, when the definitions, the dbt manifest and the libraries
+    are loaded: they live as long as the run, but each full collection walked them all again.
+    What the steps allocate afterwards is collected as usual. At SF 10 a one-day night spent 2.9 s
+    in the collector (2.3 s in 15 full collections), 1.5 s with this.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    relax_garbage_collection()

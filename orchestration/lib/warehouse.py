@@ -61,6 +61,13 @@ class WarehouseResource(dg.ConfigurableResource):
             path=str(settings.warehouse), threads=settings.duckdb.threads, memory_limit=settings.duckdb.memory_limit
         )
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """When a run starts (the in-process executor builds the resources once per run): take
+        what is loaded by then out of the garbage collector's walks (``lib/memory.py``)."""
+        from orchestration.lib.memory import freeze_loaded_objects
+
+        freeze_loaded_objects()
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         conn = connect(self.path, read_only=read_only, threads=self.threads, memory_limit=self.memory_limit)
