@@ -1847,6 +1847,23 @@ def test_data_docs_render_each_result_once_and_drop_pruned_ones(tmp_path: Path) 
     assert pages() == (before - {first}) | {second}
 
 
+def test_data_docs_render_a_suite_page_again_only_when_its_suite_file_is_newer(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    validate_frame("raw_orders", raw_frame("orders"))
+    index = build_data_docs(site)
+    suites = sorted(p.stem for p in (CONTEXT_ROOT / "expectations").glob("*.json"))
+    assert sorted(p.stem for p in (site / "expectations").glob("*.html")) == suites  # every suite, first time
+    kept, stale = site / "expectations" / "raw_orders.html", site / "expectations" / "raw_catalog.html"
+    for page in (kept, stale):
+        page.write_text("rendered on an earlier night", encoding="utf-8")
+    os.utime(stale, (0, 0))  # older than its suite file: rendered again
+    build_data_docs(site)
+    assert kept.read_text(encoding="utf-8") == "rendered on an earlier night"
+    assert "raw_catalog" in stale.read_text(encoding="utf-8")
+    html = index.read_text(encoding="utf-8")
+    assert all(name in html for name in suites)  # the index still lists every suite
+
+
 def test_old_validation_results_are_pruned(tmp_path: Path) -> None:
     root = tmp_path / "validations"
     old = root / "raw_orders" / "__none__" / "20240101T000000Z" / "r.json"

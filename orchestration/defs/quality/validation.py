@@ -693,6 +693,16 @@ def prune_validation_results(validations_dir: Path, keep_days: int = KEEP_RESULT
     return removed
 
 
+def _suite_page_stale(key: Any, site_dir: Path) -> bool:
+    """Whether the Data Docs page of the suite ``key`` is missing or older than the suite's file."""
+    name = "/".join(key.to_tuple())
+    page = site_dir / "expectations" / f"{name}.html"
+    suite = CONTEXT_ROOT / "expectations" / f"{name}.json"
+    if not page.is_file() or not suite.is_file():
+        return True
+    return page.stat().st_mtime < suite.stat().st_mtime
+
+
 def remove_empty_folders(root: Path) -> None:
     for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
         with contextlib.suppress(OSError):
@@ -706,7 +716,10 @@ def build_data_docs(site_dir: Path, validations_dir: Path | None = None, keep_da
     (or ``validations_dir``); results older than ``keep_days`` are deleted first, with their
     pages. Incremental: a result's page never changes once rendered, so only the results
     without a page yet are rendered (GX renders every stored result otherwise: a night's
-    ~70 more each night, up to ``keep_days`` nights of them), with every suite and the index.
+    ~70 more each night, up to ``keep_days`` nights of them), and a suite's page only when
+    its suite file is newer (50 pages, 0.65 s a night); the index always. Delete the site
+    folder to render everything again (e.g. after a GX upgrade). The file context is the one
+    this process's validations loaded, when they wrote to the same folders (loading one: ~0.9 s).
     Returns the path of the site's ``index.html``.
     """
     site_dir = Path(site_dir).resolve()
@@ -715,18 +728,20 @@ def build_data_docs(site_dir: Path, validations_dir: Path | None = None, keep_da
         validations_dir, _ = gx_dirs()
     validations_dir = Path(validations_dir).resolve()
     prune_validation_results(validations_dir, keep_days)
-    context = load_context(validations_dir, site_dir)
-    results = {"/".join(key.to_tuple()): key for key in context.validation_results_store.list_keys()}
-    pages_dir = site_dir / "validations"
-    pages = {str(p.relative_to(pages_dir))[: -len(".html")]: p for p in pages_dir.rglob("*.html")}
-    for name, page in pages.items():
-        if name not in results:  # its result was pruned
-            page.unlink()
-    if pages_dir.is_dir():
-        remove_empty_folders(pages_dir)
-    new = [key for name, key in results.items() if name not in pages]
-    suites = list(context.expectations_store.list_keys())
-    context.build_data_docs(site_names=["local_site"], resource_identifiers=[*suites, *new])
+    state = _state(validations_dir, site_dir)
+    with state.lock:
+        context = state.context
+        results = {"/".join(key.to_tuple()): key for key in context.validation_results_store.list_keys()}
+        pages_dir = site_dir / "validations"
+        pages = {str(p.relative_to(pages_dir))[: -len(".html")]: p for p in pages_dir.rglob("*.html")}
+        for name, page in pages.items():
+            if name not in results:  # its result was pruned
+                page.unlink()
+        if pages_dir.is_dir():
+            remove_empty_folders(pages_dir)
+        new = [key for name, key in results.items() if name not in pages]
+        suites = [key for key in context.expectations_store.list_keys() if _suite_page_stale(key, site_dir)]
+        context.build_data_docs(site_names=["local_site"], resource_identifiers=[*suites, *new])
     index = site_dir / "index.html"
     if not index.is_file():
         raise RuntimeError(f"GX did not write Data Docs to {site_dir} (no index.html)")
