@@ -146,6 +146,9 @@ def replace_rows(
 
 QUARANTINE_TABLE = f"{RAW_SCHEMA}._quarantine"
 CURSORS_TABLE = f"{RAW_SCHEMA}._cursors"
+#: The landing files each snapshot table was last loaded from (their SHA-256), and whether the
+#: table's suite passed on those rows: an identical snapshot the next night is not loaded again.
+SNAPSHOT_LOADS_TABLE = f"{RAW_SCHEMA}._snapshot_loads"
 
 QUARANTINE_COLUMNS: dict[str, str] = {
     "source": "VARCHAR",  # family and connector, e.g. 'platform/amazon_all_orders'
@@ -170,6 +173,48 @@ def ensure_meta_tables(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {CURSORS_TABLE} (table_name VARCHAR, cursor_key VARCHAR, value VARCHAR, "
         f"updated_at TIMESTAMP, run_id VARCHAR, PRIMARY KEY (table_name, cursor_key))"
+    )
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {SNAPSHOT_LOADS_TABLE} (table_name VARCHAR PRIMARY KEY, files_sha256 VARCHAR, "
+        f"loaded_at TIMESTAMP, loaded_run_id VARCHAR, validated_run_id VARCHAR)"
+    )
+
+
+def snapshot_validated_run(conn: duckdb.DuckDBPyConnection, table_name: str, files_sha256: str) -> str | None:
+    """The run whose suite passed on the rows of these very landing files, still in the table (or None)."""
+    exists = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = '_snapshot_loads'",
+        [RAW_SCHEMA],
+    ).fetchone()[0]
+    if not exists:
+        return None
+    row = conn.execute(
+        f"SELECT validated_run_id FROM {SNAPSHOT_LOADS_TABLE} WHERE table_name = ? AND files_sha256 = ?",
+        [table_name, files_sha256],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def record_snapshot_load(
+    conn: duckdb.DuckDBPyConnection, table_name: str, files_sha256: str, run_id: str | None
+) -> None:
+    """Which files the snapshot table now holds, not yet validated. Call inside the load's transaction."""
+    ensure_meta_tables(conn)
+    conn.execute(f"DELETE FROM {SNAPSHOT_LOADS_TABLE} WHERE table_name = ?", [table_name])
+    conn.execute(
+        f"INSERT INTO {SNAPSHOT_LOADS_TABLE} VALUES (?, ?, now()::TIMESTAMP, ?, NULL)",
+        [table_name, files_sha256, run_id],
+    )
+
+
+def record_snapshot_validated(
+    conn: duckdb.DuckDBPyConnection, table_name: str, files_sha256: str, run_id: str | None
+) -> None:
+    """The table's suite passed on the rows of these files (a no-op if the table holds others since)."""
+    ensure_meta_tables(conn)
+    conn.execute(
+        f"UPDATE {SNAPSHOT_LOADS_TABLE} SET validated_run_id = ? WHERE table_name = ? AND files_sha256 = ?",
+        [run_id or "unknown", table_name, files_sha256],
     )
 
 

@@ -10,6 +10,7 @@ failing gate stops everything downstream.
 """
 
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -20,12 +21,22 @@ import duckdb
 
 from orchestration.defs.ingest.connectors import FetchOutcome, days, fetch
 from orchestration.defs.ingest.formats import FileFormatError, SchemaDriftError
-from orchestration.defs.ingest.loader import LoadRejectedError, LoadResult, load
+from orchestration.defs.ingest.loader import LoadRejectedError, LoadResult, files_sha256, load
 from orchestration.defs.ingest.partitions import daily_partitions
 from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, cadence_freshness, table_schema
 from orchestration.lib.schemas import RAW_TABLES, RawTable
 from orchestration.lib.settings import Settings, get_settings
-from orchestration.lib.warehouse import META_COLUMNS, RAW_SCHEMA, WarehouseResource, partition_filter, read_cursors
+from orchestration.lib.warehouse import (
+    META_COLUMNS,
+    RAW_SCHEMA,
+    WarehouseResource,
+    partition_filter,
+    read_cursors,
+    record_snapshot_validated,
+    snapshot_validated_run,
+    transaction,
+    write_cursors,
+)
 
 PREVIEW_ROWS = 10
 #: The loader's own columns on every raw table (``orchestration/lib/warehouse.py``).
@@ -73,6 +84,10 @@ def run_ingest(
 
     The cursors are read before the fetch (the fetch holds no warehouse connection) and written
     by the load, in the transaction that commits the rows. ``None`` as result: nothing to load.
+
+    A whole-table load (snapshot or series) whose landing files are byte for byte those of the
+    rows in the table, on which a run's suite passed, loads nothing: the result says since which
+    run (``LoadResult.unchanged_since``), and the asset does not validate the rows again.
     """
     with connect() as conn:
         cursors = read_cursors(conn, table.name)
@@ -80,7 +95,14 @@ def run_ingest(
     files = fetched.files
     if not files and not fetched.cursors:
         return fetched, None
+    digest = load_signature(table, files) if files and not table.daily_partitioned else None
     with connect() as conn:
+        validated_in = snapshot_validated_run(conn, table.name, digest) if digest else None
+        if validated_in is not None:
+            if fetched.cursors:
+                with transaction(conn):
+                    write_cursors(conn, table.name, fetched.cursors, run_id)
+            return fetched, LoadResult(files_sha256=digest, unchanged_since=validated_in)
         try:
             result = load(
                 conn,
@@ -92,6 +114,7 @@ def run_ingest(
                 run_id=run_id,
                 cursors=fetched.cursors,
                 max_reject_ratio=fetched.source.options.max_reject_ratio,
+                files_sha256=digest,
             )
         except (SchemaDriftError, FileFormatError, LoadRejectedError):
             raise  # their messages name the file, the columns and the fix
@@ -102,6 +125,19 @@ def run_ingest(
                 f"file and rerun the partition; the previous rows of raw.{table.name} were kept."
             ) from exc
     return fetched, result
+
+
+def load_signature(table: RawTable, files: list[Path]) -> str:
+    """What a whole-table load of ``files`` is recognised by: the files, the table's contract and
+    its suite (``raw_<table>``; a suite not written yet counts as empty)."""
+    from orchestration.defs.quality.validation import CONTEXT_ROOT
+
+    contract = json.dumps(
+        {"columns": table.columns, "primary_key": list(table.primary_key), "required": list(table.required)},
+        sort_keys=True,
+    ).encode("utf-8")
+    suite = CONTEXT_ROOT / "expectations" / f"raw_{table.name}.json"
+    return files_sha256(files, contract, suite.read_bytes() if suite.is_file() else b"")
 
 
 def raw_column_schema(table: RawTable, column_docs: dict[str, str] | None = None) -> dg.TableSchema:
@@ -154,24 +190,34 @@ def build_ingest_asset(table: RawTable, column_docs: dict[str, str] | None = Non
         )
         where, params = partition_filter(fetched.load_days if table.daily_partitioned else None)
         rows = result.rows if result is not None else 0
+        unchanged_since = result.unchanged_since if result is not None else None
         if result is None:
             context.log.warning(f"{table.family}.{table.name}: no landing files, previous rows kept")
+        select = f'SELECT * EXCLUDE (_partition_date, _source_file, _loaded_at) FROM {RAW_SCHEMA}."{table.name}"'
         with warehouse.connect() as conn:
             if result is not None and (result.quarantined or result.parser_quarantined):
                 context.log.warning(
                     f"{table.family}.{table.name}: {result.quarantined + result.parser_quarantined} row(s) quarantined "
                     f"in raw._quarantine (e.g. {'; '.join(result.reasons[:3]) or 'see the parser rejects'})"
                 )
-            # Validated in DuckDB-fetched chunks: a multi-year backfill never sits in memory whole.
-            outcome, preview = validate_query(
-                f"raw_{table.name}",
-                conn,
-                f'SELECT * EXCLUDE (_partition_date, _source_file, _loaded_at) FROM {RAW_SCHEMA}."{table.name}" '
-                f"WHERE {where}",
-                params,
-                chunk_rows=settings.duckdb.validation_chunk_rows,
-                preview_rows=PREVIEW_ROWS,
-            )
+            if unchanged_since is not None:
+                context.log.info(
+                    f"{table.family}.{table.name}: the landing files are byte for byte those of the rows in the "
+                    f"table, on which run {unchanged_since[:8]}'s suite passed: not loaded again, not validated again"
+                )
+                outcome, preview = None, conn.execute(f"{select} LIMIT {PREVIEW_ROWS}").df()
+            else:
+                # Validated in DuckDB-fetched chunks: a multi-year backfill never sits in memory whole.
+                outcome, preview = validate_query(
+                    f"raw_{table.name}",
+                    conn,
+                    f"{select} WHERE {where}",
+                    params,
+                    chunk_rows=settings.duckdb.validation_chunk_rows,
+                    preview_rows=PREVIEW_ROWS,
+                )
+                if outcome.success and result is not None and result.files_sha256:
+                    record_snapshot_validated(conn, table.name, result.files_sha256, context.run.run_id)
             total = conn.execute(f'SELECT count(*) FROM {RAW_SCHEMA}."{table.name}"').fetchone()[0]
         elapsed = time.monotonic() - t0
         context.log.info(f"{table.family}.{table.name}: {rows} rows in, {total} rows in table, {elapsed:.1f}s")
@@ -184,6 +230,8 @@ def build_ingest_asset(table: RawTable, column_docs: dict[str, str] | None = Non
                 extra_meta["landing_schema_drift"] = dg.MetadataValue.json(
                     {"extra": result.extra_columns, "missing_optional": result.missing_optional}
                 )
+        if unchanged_since is not None:
+            extra_meta["unchanged_since_run"] = unchanged_since
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": int(total),
@@ -196,7 +244,23 @@ def build_ingest_asset(table: RawTable, column_docs: dict[str, str] | None = Non
                 **extra_meta,
             }
         )
-        yield outcome_to_check_result(outcome, asset_key=key, check_name=check_spec.name)
+        if outcome is None:  # unchanged_since: the suite passed on these very rows in that run
+            yield dg.AssetCheckResult(
+                passed=True,
+                asset_key=key,
+                check_name=check_spec.name,
+                metadata={
+                    "suite": f"raw_{table.name}",
+                    "rows_in_table": int(total),
+                    "validated_in_run": unchanged_since,
+                },
+                description=(
+                    f"Not validated again: raw.{table.name} holds the rows of the same landing files, on which "
+                    f"suite raw_{table.name} passed in run {unchanged_since}."
+                ),
+            )
+        else:
+            yield outcome_to_check_result(outcome, asset_key=key, check_name=check_spec.name)
 
     return _ingest
 

@@ -232,7 +232,8 @@ def _copy_from_folder(
         pairs = [(src_dir / "snapshot.csv", snapshot_file(landing, table))]
     copied = []
     for s, dst in pairs:
-        if s.is_file() and not dst.exists():
+        # A day's export lands once; a snapshot again whenever the export differs from its landing copy.
+        if s.is_file() and (not dst.exists() or (not table.partitioned and s.read_bytes() != dst.read_bytes())):
             dst.parent.mkdir(parents=True, exist_ok=True)
             tmp = dst.with_suffix(".csv.tmp")
             shutil.copyfile(s, tmp)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import logging
 import secrets
@@ -30,6 +31,7 @@ from orchestration.lib.schemas import RawTable
 from orchestration.lib.warehouse import (
     ensure_meta_tables,
     quarantine_batches,
+    record_snapshot_load,
     replace_partitions_in_transaction,
     replace_quarantine_batch,
     transaction,
@@ -51,6 +53,23 @@ class LoadResult:
     extra_columns: dict[str, list[str]] = field(default_factory=dict)  # file -> columns
     missing_optional: dict[str, list[str]] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)  # a few rejected rows, for the log
+    # Whole-table loads (snapshots, series): the SHA-256 of the landing files loaded (files_sha256).
+    files_sha256: str | None = None
+    # Set instead of loading when the landing files are those of the rows already in the table and
+    # a run's suite passed on them: that run's id (nothing was loaded).
+    unchanged_since: str | None = None
+
+
+def files_sha256(files: list[Path], *context: bytes) -> str:
+    """One SHA-256 of a set of landing files (their names and contents, in name order) and of
+    ``context``: what else the rows loaded and their validation depend on (the table's contract,
+    its suite), so that a change to either loads and validates the same files again."""
+    digest = hashlib.sha256()
+    for part in context:
+        digest.update(lnd.sha256(part).encode("ascii") + b"\n")
+    for path in sorted(files, key=lambda p: p.name):
+        digest.update(path.name.encode("utf-8") + b"\0" + lnd.sha256(path.read_bytes()).encode("ascii") + b"\n")
+    return digest.hexdigest()
 
 
 def read_header(path: Path, source: str) -> list[str]:
@@ -112,9 +131,14 @@ def load(
     run_id: str | None = None,
     cursors: dict[str, str | None] | None = None,
     max_reject_ratio: float = 0.5,
+    files_sha256: str | None = None,
 ) -> LoadResult:
-    """Replace the partitions ``days`` (None: the whole table) with the files' rows, atomically."""
-    result = LoadResult()
+    """Replace the partitions ``days`` (None: the whole table) with the files' rows, atomically.
+
+    ``files_sha256`` (whole-table loads): recorded with the rows (``raw._snapshot_loads``), not
+    yet validated, so that the same files the next night are recognised once a suite passed.
+    """
+    result = LoadResult(files_sha256=files_sha256)
     label = f"{table.family}.{table.name}"
     groups = check_files(table, files, label) if files else {}
     needed = set(table.columns)
@@ -147,6 +171,8 @@ def load(
         result.parser_quarantined = _quarantine_parser_rejects(conn, table, landing, run_id)
         if cursors:
             write_cursors(conn, table.name, cursors, run_id)
+        if files_sha256 is not None:
+            record_snapshot_load(conn, table.name, files_sha256, run_id)
     for n in names:
         for suffix in ("_e", "_s"):
             conn.execute(f"DROP TABLE IF EXISTS temp.{n}{suffix}")
@@ -273,4 +299,4 @@ def _quarantine_parser_rejects(
     return n
 
 
-__all__ = ["LoadRejectedError", "LoadResult", "SchemaDriftError", "check_files", "load", "select_sql"]
+__all__ = ["LoadRejectedError", "LoadResult", "SchemaDriftError", "check_files", "files_sha256", "load", "select_sql"]
