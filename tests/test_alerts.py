@@ -1407,8 +1407,20 @@ def test_payload_values_become_plain_json() -> None:
         "np": np.float64(1.5),
         "int": np.int64(3),
         "day": np.datetime64("2025-06-23"),
+        "nan": float("nan"),
+        "inf": float("-inf"),
+        "nested": {"a": [1, "x", True, np.int64(2), dt.date(2025, 6, 23)], 7: 2.5},
     }
-    assert jsonable(payload) == {"na": None, "nat": None, "np": 1.5, "int": 3, "day": "2025-06-23"}
+    assert jsonable(payload) == {
+        "na": None,
+        "nat": None,
+        "np": 1.5,
+        "int": 3,
+        "day": "2025-06-23",
+        "nan": None,
+        "inf": None,
+        "nested": {"a": [1, "x", True, 2, "2025-06-23"], "7": 2.5},
+    }
 
 
 def test_in_process_cli_runs_page_like_the_sensor(alert_env: Path) -> None:

@@ -97,6 +97,13 @@ def utc_now() -> dt.datetime:
 
 def jsonable(value: Any) -> Any:
     """Plain JSON types for an alert payload: dates as ISO strings, NaN as null, NumPy scalars unwrapped."""
+    kind = type(value)  # the plain types first: most values are, and the Mapping check is slow
+    if kind is str or kind is int or kind is bool:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
