@@ -94,3 +94,25 @@ def test_the_signature_covers_the_files_the_contract_and_the_suite(tmp_path: Pat
     assert files_sha256([a]) != files_sha256([b])  # the name counts
     assert files_sha256([a], b"suite v1") != files_sha256([a], b"suite v2")
     assert load_signature(VAT, [a]) != load_signature(RAW_TABLES["de_minimis"], [a])  # another contract and suite
+
+
+def test_rows_a_fetch_set_aside_are_quarantined_on_an_unchanged_night(env: Path) -> None:
+    """Nothing to load, but the parser's rejects of tonight's fetch still reach raw._quarantine."""
+    from orchestration.lib import landing as lnd
+
+    export(env, ROWS)
+    night(env)
+    reject = {
+        "source": "policy/http",
+        "origin": "https://example.test/vat?page=1",
+        "line": 3,
+        "column_name": "standard_rate_pct",
+        "reason": "not a number: 'n/a'",
+        "raw_record": '{"country_code": "IT", "standard_rate_pct": "n/a"}',
+    }
+    lnd.write_rejects(get_settings().landing, VAT, "fetch-2", [reject])
+    _, meta, check = night(env)
+    assert meta["unchanged_since_run"] and check.passed
+    with duckdb.connect(str(env / "data" / "warehouse.duckdb"), read_only=True) as conn:
+        rows = conn.execute("SELECT batch, line, reason FROM raw._quarantine WHERE table_name = 'vat_rates'").fetchall()
+    assert rows == [("fetch:fetch-2", 3, "not a number: 'n/a'")]

@@ -21,7 +21,13 @@ import duckdb
 
 from orchestration.defs.ingest.connectors import FetchOutcome, days, fetch
 from orchestration.defs.ingest.formats import FileFormatError, SchemaDriftError
-from orchestration.defs.ingest.loader import LoadRejectedError, LoadResult, files_sha256, load
+from orchestration.defs.ingest.loader import (
+    LoadRejectedError,
+    LoadResult,
+    files_sha256,
+    load,
+    quarantine_parser_rejects,
+)
 from orchestration.defs.ingest.partitions import daily_partitions
 from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, cadence_freshness, table_schema
 from orchestration.lib.schemas import RAW_TABLES, RawTable
@@ -99,10 +105,14 @@ def run_ingest(
     with connect() as conn:
         validated_in = snapshot_validated_run(conn, table.name, digest) if digest else None
         if validated_in is not None:
-            if fetched.cursors:
-                with transaction(conn):
+            # Nothing to load, but what tonight's fetch set aside is still quarantined.
+            with transaction(conn):
+                parser_quarantined = quarantine_parser_rejects(conn, table, settings.landing, run_id)
+                if fetched.cursors:
                     write_cursors(conn, table.name, fetched.cursors, run_id)
-            return fetched, LoadResult(files_sha256=digest, unchanged_since=validated_in)
+            return fetched, LoadResult(
+                files_sha256=digest, unchanged_since=validated_in, parser_quarantined=parser_quarantined
+            )
         try:
             result = load(
                 conn,
