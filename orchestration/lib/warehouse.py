@@ -180,13 +180,18 @@ def ensure_meta_tables(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _meta_table_exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, name = qualified.split(".")
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
+        ).fetchone()[0]
+    )
+
+
 def snapshot_validated_run(conn: duckdb.DuckDBPyConnection, table_name: str, files_sha256: str) -> str | None:
     """The run whose suite passed on the rows of these very landing files, still in the table (or None)."""
-    exists = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = '_snapshot_loads'",
-        [RAW_SCHEMA],
-    ).fetchone()[0]
-    if not exists:
+    if not _meta_table_exists(conn, SNAPSHOT_LOADS_TABLE):
         return None
     row = conn.execute(
         f"SELECT validated_run_id FROM {SNAPSHOT_LOADS_TABLE} WHERE table_name = ? AND files_sha256 = ?",
@@ -199,7 +204,6 @@ def record_snapshot_load(
     conn: duckdb.DuckDBPyConnection, table_name: str, files_sha256: str, run_id: str | None
 ) -> None:
     """Which files the snapshot table now holds, not yet validated. Call inside the load's transaction."""
-    ensure_meta_tables(conn)
     conn.execute(f"DELETE FROM {SNAPSHOT_LOADS_TABLE} WHERE table_name = ?", [table_name])
     conn.execute(
         f"INSERT INTO {SNAPSHOT_LOADS_TABLE} VALUES (?, ?, now()::TIMESTAMP, ?, NULL)",
@@ -210,8 +214,8 @@ def record_snapshot_load(
 def record_snapshot_validated(
     conn: duckdb.DuckDBPyConnection, table_name: str, files_sha256: str, run_id: str | None
 ) -> None:
-    """The table's suite passed on the rows of these files (a no-op if the table holds others since)."""
-    ensure_meta_tables(conn)
+    """The table's suite passed on the rows of these files (a no-op if the table holds others since).
+    After :func:`record_snapshot_load`, which the load ran once the meta tables existed."""
     conn.execute(
         f"UPDATE {SNAPSHOT_LOADS_TABLE} SET validated_run_id = ? WHERE table_name = ? AND files_sha256 = ?",
         [run_id or "unknown", table_name, files_sha256],
@@ -279,11 +283,7 @@ def replace_partitions_in_transaction(
 
 def read_cursors(conn: duckdb.DuckDBPyConnection, table_name: str) -> dict[str, str]:
     """The incremental state of a raw table (empty before its first load)."""
-    exists = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = '_cursors'",
-        [RAW_SCHEMA],
-    ).fetchone()[0]
-    if not exists:
+    if not _meta_table_exists(conn, CURSORS_TABLE):
         return {}
     rows = conn.execute(f"SELECT cursor_key, value FROM {CURSORS_TABLE} WHERE table_name = ?", [table_name]).fetchall()
     return dict(rows)

@@ -21,13 +21,7 @@ import duckdb
 
 from orchestration.defs.ingest.connectors import FetchOutcome, days, fetch
 from orchestration.defs.ingest.formats import FileFormatError, SchemaDriftError
-from orchestration.defs.ingest.loader import (
-    LoadRejectedError,
-    LoadResult,
-    files_sha256,
-    load,
-    quarantine_parser_rejects,
-)
+from orchestration.defs.ingest.loader import LoadRejectedError, LoadResult, files_sha256, load
 from orchestration.defs.ingest.partitions import daily_partitions
 from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, cadence_freshness, table_schema
 from orchestration.lib.schemas import RAW_TABLES, RawTable
@@ -40,8 +34,6 @@ from orchestration.lib.warehouse import (
     read_cursors,
     record_snapshot_validated,
     snapshot_validated_run,
-    transaction,
-    write_cursors,
 )
 
 PREVIEW_ROWS = 10
@@ -104,27 +96,20 @@ def run_ingest(
     digest = load_signature(table, files) if files and not table.daily_partitioned else None
     with connect() as conn:
         validated_in = snapshot_validated_run(conn, table.name, digest) if digest else None
-        if validated_in is not None:
-            # Nothing to load, but what tonight's fetch set aside is still quarantined.
-            with transaction(conn):
-                parser_quarantined = quarantine_parser_rejects(conn, table, settings.landing, run_id)
-                if fetched.cursors:
-                    write_cursors(conn, table.name, fetched.cursors, run_id)
-            return fetched, LoadResult(
-                files_sha256=digest, unchanged_since=validated_in, parser_quarantined=parser_quarantined
-            )
         try:
+            # Unchanged: a load of no files, which still quarantines what tonight's fetch set aside
+            # and moves the cursors, and leaves the rows (and their validation) as they are.
             result = load(
                 conn,
                 table,
-                files,
+                [] if validated_in else files,
                 fetched.load_days if table.daily_partitioned else None,
                 source=fetched.source.connector,
                 landing=settings.landing,
                 run_id=run_id,
                 cursors=fetched.cursors,
                 max_reject_ratio=fetched.source.options.max_reject_ratio,
-                files_sha256=digest,
+                files_sha256=None if validated_in else digest,
             )
         except (SchemaDriftError, FileFormatError, LoadRejectedError):
             raise  # their messages name the file, the columns and the fix
@@ -134,19 +119,21 @@ def run_ingest(
                 f"({files[0].parent if files else settings.landing}) failed: {exc}. Fix or remove the named "
                 f"file and rerun the partition; the previous rows of raw.{table.name} were kept."
             ) from exc
+    if validated_in:
+        result.files_sha256, result.unchanged_since = digest, validated_in
     return fetched, result
 
 
 def load_signature(table: RawTable, files: list[Path]) -> str:
     """What a whole-table load of ``files`` is recognised by: the files, the table's contract and
     its suite (``raw_<table>``; a suite not written yet counts as empty)."""
-    from orchestration.defs.quality.validation import CONTEXT_ROOT
+    from orchestration.defs.quality.validation import suite_file
 
     contract = json.dumps(
         {"columns": table.columns, "primary_key": list(table.primary_key), "required": list(table.required)},
         sort_keys=True,
     ).encode("utf-8")
-    suite = CONTEXT_ROOT / "expectations" / f"raw_{table.name}.json"
+    suite = suite_file(f"raw_{table.name}")
     return files_sha256(files, contract, suite.read_bytes() if suite.is_file() else b"")
 
 

@@ -168,7 +168,7 @@ def load(
             _check_ratio(conn, table, days, rejected, max_reject_ratio, label)
             result.quarantined = _quarantine_landing(conn, table, files, rejected, source, landing, run_id)
             result.reasons = [f"{r['origin']}:{r['line']}: {r['reason']}" for r in rejected[:5]]
-        result.parser_quarantined = quarantine_parser_rejects(conn, table, landing, run_id)
+        result.parser_quarantined = _quarantine_parser_rejects(conn, table, landing, run_id)
         if cursors:
             write_cursors(conn, table.name, cursors, run_id)
         if files_sha256 is not None:
@@ -276,7 +276,7 @@ def _day(path: str) -> dt.date | None:
         return None
 
 
-def quarantine_parser_rejects(
+def _quarantine_parser_rejects(
     conn: duckdb.DuckDBPyConnection, table: RawTable, landing: Path, run_id: str | None
 ) -> int:
     """Sidecar files of the connector's parser: each new or changed one replaces its fetch's batch."""
@@ -306,6 +306,5 @@ __all__ = [
     "check_files",
     "files_sha256",
     "load",
-    "quarantine_parser_rejects",
     "select_sql",
 ]

@@ -693,11 +693,16 @@ def prune_validation_results(validations_dir: Path, keep_days: int = KEEP_RESULT
     return removed
 
 
+def suite_file(suite_name: str) -> Path:
+    """The committed JSON file of the suite ``suite_name`` (it may not exist)."""
+    return CONTEXT_ROOT / "expectations" / f"{suite_name}.json"
+
+
 def _suite_page_stale(key: Any, site_dir: Path) -> bool:
     """Whether the Data Docs page of the suite ``key`` is missing or older than the suite's file."""
     name = "/".join(key.to_tuple())
     page = site_dir / "expectations" / f"{name}.html"
-    suite = CONTEXT_ROOT / "expectations" / f"{name}.json"
+    suite = suite_file(name)
     if not page.is_file() or not suite.is_file():
         return True
     return page.stat().st_mtime < suite.stat().st_mtime
