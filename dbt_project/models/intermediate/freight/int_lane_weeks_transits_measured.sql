@@ -108,6 +108,26 @@ measured as (
         lane_weeks.mode,
         lane_weeks.rate_week
 
+),
+
+variances as (
+
+    -- Sample variance (n * sum(x^2) - sum(x)^2) / (n (n - 1)), the numerator exact in decimal(38, 0);
+    -- NULL for fewer than two shipments.
+    select
+        lane_id,
+        mode,
+        rate_week,
+        shipments_arrived_12w,
+        transit_units_sum,
+        on_time_shipments_12w,
+        cast(
+            cast(shipments_arrived_12w as decimal(38, 0)) * transit_units_squares_sum
+            - cast(transit_units_sum as decimal(38, 0)) * transit_units_sum
+            as {{ type_double() }}
+        ) / nullif(shipments_arrived_12w * (shipments_arrived_12w - 1), 0) as transit_units_variance
+    from measured
+
 )
 
 select
@@ -116,20 +136,6 @@ select
     rate_week,
     shipments_arrived_12w,
     round({{ safe_divide('transit_units_sum', 'shipments_arrived_12w') }}, 0) / 10000 as transit_days_mean_12w,
-    -- Sample variance n * sum(x^2) - sum(x)^2 over n (n - 1), the numerator exact in decimal(38, 0).
-    case
-        when shipments_arrived_12w > 1
-            then round(
-                sqrt(
-                    cast(
-                        cast(shipments_arrived_12w as decimal(38, 0)) * transit_units_squares_sum
-                        - cast(transit_units_sum as decimal(38, 0)) * transit_units_sum
-                        as {{ type_double() }}
-                    )
-                    / (shipments_arrived_12w * (shipments_arrived_12w - 1))
-                ),
-                0
-            ) / 10000
-    end as transit_days_stddev_12w,
+    round(sqrt(transit_units_variance), 0) / 10000 as transit_days_stddev_12w,
     round(100 * {{ safe_divide('on_time_shipments_12w', 'shipments_arrived_12w') }}, 4) as on_time_rate_12w_pct
-from measured
+from variances
