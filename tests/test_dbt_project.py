@@ -730,6 +730,27 @@ def test_thresholds_come_from_vars_and_unit_tests_pin_theirs(built: Path, tmp_pa
     assert row == (False, None)
 
 
+@pytest.mark.parametrize("threads", ["1", "", "two"], ids=["set", "unset", "not_a_number"])
+def test_duckdb_threads_come_from_the_settings(built: Path, tmp_path: Path, threads: str) -> None:
+    """settings duckdb.threads reach dbt's DuckDB (env TRADEWINDS_DUCKDB_THREADS, on-run-start
+    macro duckdb_threads): set, the run logs it in effect; unset, DuckDB's default; not a
+    number, the run stops before any model with a message naming the setting."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built, warehouse)
+    with duckdb.connect(":memory:") as conn:
+        default = conn.execute("SELECT current_setting('threads')").fetchone()[0]
+    with mock.patch.dict(os.environ, {"TRADEWINDS_DUCKDB_THREADS": threads}):
+        result = run_dbt(["run", "--select", "stg_carbon__carbon_prices"], warehouse, tmp_path)
+    if threads == "two":
+        assert result.returncode != 0
+        assert "TRADEWINDS_DUCKDB_THREADS (settings duckdb.threads) must be a whole number" in result.stdout
+        assert "got 'two'" in result.stdout
+        return
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    expected = "DuckDB threads: 1 (duckdb.threads)" if threads else f"DuckDB threads: {default} (DuckDB's default)"
+    assert expected in result.stdout, result.stdout[-3000:]
+
+
 def test_a_nightly_build_leaves_a_parse_state_the_next_night_reuses(tmp_path: Path) -> None:
     """The build's partial_parse.msgpack (nightly vars, warehouse path) becomes the project's."""
     from orchestration.defs.transform import DBT_PROJECT_DIR, dbt_executable, dbt_vars, keep_partial_parse

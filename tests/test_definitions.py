@@ -183,18 +183,20 @@ def test_the_dbt_resource_knows_dbts_version_without_running_dbt(monkeypatch):
 
 
 def test_dbt_process_environment_comes_from_the_settings(monkeypatch, tmp_path):
-    """dbt's threads are settings dbt.threads (not DuckDB's), its memory limit the warehouse's."""
+    """dbt's threads are settings dbt.threads; DuckDB's memory limit and threads the warehouse's."""
     monkeypatch.setenv("TRADEWINDS_DBT__THREADS", "6")
     warehouse = WarehouseResource(path=str(tmp_path / "w.duckdb"), threads=1, memory_limit="1GB")
     env = dbt_environment(Settings(), warehouse, ("2025-06-30", "2025-06-30"))
     assert env["TRADEWINDS_DBT_THREADS"] == "6"
     assert env["TRADEWINDS_DUCKDB_MEMORY_LIMIT"] == "1GB"
+    assert env["TRADEWINDS_DUCKDB_THREADS"] == "1"
     assert env["TRADEWINDS_WAREHOUSE"] == str(tmp_path / "w.duckdb")
     assert env["TRADEWINDS_DBT_MIN_DATE"] == env["TRADEWINDS_DBT_MAX_DATE"] == "2025-06-30"
     monkeypatch.delenv("TRADEWINDS_DBT__THREADS")
     default = dbt_environment(Settings(), WarehouseResource(path="w.duckdb"), None)
     assert default["TRADEWINDS_DBT_THREADS"] == "4"
     assert "TRADEWINDS_DUCKDB_MEMORY_LIMIT" not in default
+    assert "TRADEWINDS_DUCKDB_THREADS" not in default
 
 
 def test_forecast_workers_are_warmed_when_the_dbt_build_is_done(monkeypatch):

@@ -48,3 +48,7 @@ def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TRADEWINDS_SOURCES__FREIGHT__MODE", "ftp")
     with pytest.raises(ValidationError):
         Settings()
+    monkeypatch.delenv("TRADEWINDS_SOURCES__FREIGHT__MODE")
+    monkeypatch.setenv("TRADEWINDS_DUCKDB__THREADS", "0")  # DuckDB refuses SET threads = 0 mid-run
+    with pytest.raises(ValidationError, match="threads"):
+        Settings()

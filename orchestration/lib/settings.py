@@ -187,7 +187,7 @@ class NotifierSettings(BaseModel):
 class DuckDBSettings(BaseModel):
     """DuckDB limits for every connection of the pipeline and of dbt (None: DuckDB's defaults)."""
 
-    threads: int | None = None
+    threads: int | None = Field(default=None, ge=1)
     memory_limit: str | None = None
     # GX validates at most this many rows in memory at a time (pandas frames), chunk by chunk.
     validation_chunk_rows: int = Field(default=1_000_000, ge=10_000)

@@ -161,7 +161,8 @@ def window_env(window: tuple[str, str] | None) -> dict[str, str]:
 def dbt_environment(settings: Settings, warehouse: WarehouseResource, window: tuple[str, str] | None) -> dict[str, str]:
     """What the nightly's dbt process reads from the environment (``profiles.yml``, the window macros).
 
-    ``warehouse``: the run's WarehouseResource (its path and DuckDB memory limit).
+    ``warehouse``: the run's WarehouseResource (its path, DuckDB memory limit and threads; the
+    threads are set by the on-run-start macro ``duckdb_threads``).
     """
     env = {
         "TRADEWINDS_WAREHOUSE": str(os.path.abspath(warehouse.path)),
@@ -171,6 +172,8 @@ def dbt_environment(settings: Settings, warehouse: WarehouseResource, window: tu
     }
     if warehouse.memory_limit:
         env["TRADEWINDS_DUCKDB_MEMORY_LIMIT"] = warehouse.memory_limit
+    if warehouse.threads:
+        env["TRADEWINDS_DUCKDB_THREADS"] = str(warehouse.threads)
     if settings.dbt.target != "spark" and settings.dbt.raw_parquet_path:
         env["TRADEWINDS_RAW_PARQUET"] = settings.dbt.raw_parquet_path
     return env
