@@ -1381,7 +1381,8 @@ def test_one_bad_input_per_expectation_family(family: str) -> None:
 
 
 def test_load_check_reads_the_previous_load_from_the_instance(tmp_path: Path) -> None:
-    """The real check (``gx_load_orders``) in Dagster runs: first load, a normal day, a truncated day."""
+    """The real check (``gx_load_orders``) in Dagster runs: first load, a normal day, a truncated day,
+    a spike day and the ordinary days after it, a lasting drop."""
     path = tmp_path / "warehouse.duckdb"
     parts = dg.DailyPartitionsDefinition(start_date="2025-06-01")
     lines_per_day = {"value": 200}
@@ -1432,6 +1433,23 @@ def test_load_check_reads_the_previous_load_from_the_instance(tmp_path: Path) ->
         assert after.passed, after.description
         assert after.metadata["baseline"].value.startswith("run ")
         assert after.metadata["latest_partition"].value == "2025-06-13"
+        # Black Friday: three times the orders, above the band: a warning, nothing blocked.
+        lines_per_day["value"] = 600
+        spike = load("2025-06-14", "2025-06-14")
+        assert not spike.passed and spike.severity == dg.AssetCheckSeverity.WARN
+        # The ordinary days after it are held to the median of the previous loads (200 a day), not
+        # to the spike: compared with 600 they were under the band, blocked, night after night.
+        lines_per_day["value"] = 200
+        for day in ("2025-06-15", "2025-06-16"):
+            ordinary = load(day, day)
+            assert ordinary.passed, ordinary.description
+            assert (ordinary.metadata["rows_min"].value, ordinary.metadata["rows_max"].value) == (100, 300)
+            assert "the median of the previous" in ordinary.metadata["baseline"].value
+        # A lasting drop (a marketplace closed) blocks until it is the median of the last 7 loads:
+        # the 5th night, when four of them are at the new level.
+        lines_per_day["value"] = 60
+        verdicts = [load(day, day).passed for day in [f"2025-06-{d}" for d in range(17, 23)]]
+        assert verdicts == [False, False, False, False, True, True], verdicts
 
 
 # ---------------------------------------------------------------- check results

@@ -3,8 +3,9 @@
 A real asset (``raw/vat_rates``, with its two Great Expectations checks) is materialized into
 a temporary DAGSTER_HOME first, so the UI has a check result to show. The test then opens the
 global asset graph and asserts that every domain group is drawn, opens the ``policy`` group
-and the asset's checks, and saves screenshots to ``docs/ui/`` (committed, referenced by the
-README) and to the test's temporary folder.
+and the asset's checks, and saves screenshots to the test's temporary folder; with
+``TRADEWINDS_UPDATE_UI_SCREENSHOTS=1`` also to ``docs/ui/`` (committed, referenced by the README).
+Not by default: a test run leaves the checkout as it found it.
 
 Debian's ``chromium`` package is driven with Playwright (no browser download); ``./run test``
 installs the package. Without it the test is skipped.
@@ -168,10 +169,11 @@ def in_view(page, locator) -> bool:
 
 
 def save(page, name: str, tmp: Path) -> Path:
-    DOCS_UI.mkdir(parents=True, exist_ok=True)
-    path = DOCS_UI / name
+    path = tmp / name
     page.screenshot(path=str(path))
-    shutil.copyfile(path, tmp / name)
+    if os.environ.get("TRADEWINDS_UPDATE_UI_SCREENSHOTS") == "1":
+        DOCS_UI.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_UI / name)
     return path
 
 

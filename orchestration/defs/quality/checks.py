@@ -3,7 +3,7 @@
 Raw tables: the ingest asset declares ``raw_check_spec(table)`` in its ``check_specs`` and
 yields ``outcome_to_check_result(validate_frame(f"raw_{table}", rows), ...)`` for the rows it
 just loaded. Loads: one step (``gx_load_checks``) runs the suite ``load_<table>`` of every raw
-table on its load profile (row count within a band of the previous load, freshness of the
+table on its load profile (row count within a band of the median of the previous loads, freshness of the
 latest partition), with the previous load read from the Dagster instance. Marts: one blocking
 ``@asset_check`` per mart that forecasts, alerts and BI read, reading the whole table from the
 warehouse. All checks are blocking: a failure with ERROR severity stops the assets downstream
@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dagster as dg
@@ -330,11 +330,13 @@ def load_check_name(table_name: str) -> str:
 
 @dataclass(frozen=True)
 class LoadBaseline:
-    """The previous load of a table, as its load check recorded it."""
+    """A previous load of a table, as its load check recorded it; ``loads``: of how many previous
+    loads it is the median (:func:`_baseline`)."""
 
     run_id: str
     rows: int
     expected_days: int
+    loads: int = 1
 
     @property
     def rows_per_day(self) -> float:
@@ -392,6 +394,7 @@ def load_parameters(
         params[ROWS_MIN_PARAMETER], params[ROWS_MAX_PARAMETER] = row_band(expected, band)
         meta["baseline"] = (
             f"run {baseline.run_id[:8]}: {baseline.rows} rows over {baseline.expected_days} expected day(s)"
+            + (f", the median of the previous {baseline.loads} loads" if baseline.loads > 1 else "")
         )
         meta["rows_expected"] = round(expected, 1)
     meta["rows_min"], meta["rows_max"] = params[ROWS_MIN_PARAMETER], params[ROWS_MAX_PARAMETER]
@@ -419,13 +422,31 @@ def load_profile(conn: Any, table: RawTable, load_range: tuple[dt.date, dt.date]
     return conn.execute(sql, params).df()[list(LOAD_PROFILE_COLUMNS)]
 
 
+#: Previous loads whose median (rows per expected day) is a load's baseline.
+BASELINE_LOADS = 7
+
+
 def _baseline(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, run_id: str) -> LoadBaseline | None:
-    """The latest previous load this check judged not truncated (its lower band held)."""
+    """The median, by rows per expected day, of the check's previous loads (up to
+    ``BASELINE_LOADS``; the lower of the two middle ones for an even count).
+
+    A median rather than the latest load: after a spike day (Black Friday at three times the
+    usual orders, above the band: a warning) an ordinary day would be under the band of the spike
+    and block, and so would every day after it, each compared with the same spike. One spike or
+    one truncated load does not move the median; a lasting change of volume moves it once it
+    is about half of the loads compared.
+    """
+    loads: list[LoadBaseline] = []
     for record_run, meta in _earlier_evaluations(instance, check_key, run_id):
         rows, days = meta.get("rows_in_load"), meta.get("expected_days")
-        if isinstance(rows, int) and isinstance(days, int) and days > 0 and meta.get("band_low_ok") is True:
-            return LoadBaseline(record_run, rows, days)
-    return None
+        if isinstance(rows, int) and isinstance(days, int) and days > 0:
+            loads.append(LoadBaseline(record_run, rows, days))
+            if len(loads) == BASELINE_LOADS:
+                break
+    if not loads:
+        return None
+    ranked = sorted(loads, key=lambda load: load.rows_per_day)
+    return replace(ranked[(len(ranked) - 1) // 2], loads=len(loads))
 
 
 def run_load_check(
@@ -495,7 +516,7 @@ def build_load_checks(tables: list[str] | None = None) -> dg.AssetChecksDefiniti
             blocking=True,
             description=(
                 f"Great Expectations suite load_{name} on the load profile of raw.{name}: rows of the load within "
-                "thresholds.row_count_band of the previous load (fewer blocks, more warns)"
+                "thresholds.row_count_band of the median of the previous loads (fewer blocks, more warns)"
                 + (", freshness of the latest partition." if RAW_TABLES[name].partitioned else ".")
             ),
         )

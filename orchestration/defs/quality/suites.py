@@ -5,7 +5,7 @@ schema, types, primary key, required columns and code lists follow from it, and 
 list of hand-written rules per table adds the domain bounds (prices positive and plausible,
 rates per mode, percentages 0..100, timestamps in order). Load suites (``load_<table>``)
 judge a load as a whole on its *load profile* (rows per partition day): row count within a
-band of the previous load and freshness of the latest partition. Mart suites are
+band of the median of the previous loads and freshness of the latest partition. Mart suites are
 hand-written for the columns the marts document.
 
 The suites are committed as JSON under ``expectations/gx/`` so that GX, Data Docs and code
@@ -55,7 +55,7 @@ BATCH_DEFINITION_NAME = "whole_dataframe"
 #: Suite parameter holding the validation time (naive UTC); passed by ``validate_frame``.
 NOW_PARAMETER = "now_utc"
 #: Suite parameters of the load suites, computed per load by ``checks.load_parameters``:
-#: the row-count band around the previous load and, per allowed lag, the oldest acceptable
+#: the row-count band around the median of the previous loads and, per allowed lag, the oldest acceptable
 #: latest partition (``fresh_since_<n>d`` = the run's last partition day minus n days).
 ROWS_MIN_PARAMETER = "rows_min"
 ROWS_MAX_PARAMETER = "rows_max"
@@ -561,7 +561,10 @@ def load_suite(table: RawTable) -> SuiteSpec:
     previous one is a truncated or missing export) and at most ``rows_max`` (warning: peaks
     such as Black Friday are real; duplicates are caught by the key expectations).
     """
-    band = "the previous load's rows per expected day times this load's expected days, +/- the band"
+    band = (
+        "the median of the previous loads' rows per expected day (up to 7 loads) times this load's expected days, "
+        "+/- the band"
+    )
     exps = [
         columns_exactly(LOAD_PROFILE_COLUMNS),
         Expectation(
@@ -593,7 +596,7 @@ def load_suite(table: RawTable) -> SuiteSpec:
             )
     return SuiteSpec(
         name=load_suite_name(table.name),
-        description=f"raw.{table.name} as a whole after a load: row count within a band of the previous load"
+        description=f"raw.{table.name} as a whole after a load: row count within a band of the previous loads"
         + (", freshness of the latest partition." if table.partitioned else "."),
         expectations=exps,
         key_columns=("day",),
