@@ -6,6 +6,7 @@ import json
 
 import dagster as dg
 
+from orchestration.defs.ingest.partitions import daily_partitions
 from orchestration.defs.transform import (
     TradewindsTranslator,
     build_dbt_args,
@@ -45,7 +46,8 @@ def test_definitions_load_with_a_group_per_domain(sample_env):
     assert groups >= DOMAIN_GROUPS
     for table in RAW_TABLES:
         assert dg.AssetKey(["raw", table]) in graph.materializable_asset_keys
-    assert defs.resolve_job_def("nightly") is not None
+    # The job's daily partitions are inferred from its assets (define_asset_job's partitions_def is deprecated).
+    assert defs.resolve_job_def("nightly").partitions_def == daily_partitions
     assert defs.resolve_schedule_def("nightly_schedule").cron_schedule == "0 2 * * *"
     assert defs.resolve_sensor_def("oncall_run_failure").name == "oncall_run_failure"
     # dbt tests are asset checks too

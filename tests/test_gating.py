@@ -88,9 +88,7 @@ def stand_in_defs(**extra: Any) -> dg.Definitions:
         build_upstream_gate_check(MART, gates_upstream_of(graph, [MART])),
         build_upstream_gate_check(MART2, gates_upstream_of(graph, [MART2])),
     ]
-    nightly = dg.define_asset_job(
-        "nightly", selection=dg.AssetSelection.all(), partitions_def=PARTS, executor_def=dg.in_process_executor
-    )
+    nightly = dg.define_asset_job("nightly", selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor)
     return dg.Definitions(assets=[raw_t, dbt_like, forecast_f, alert_a], asset_checks=gates, jobs=[nightly], **extra)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs.ingest.partitions import daily_partitions
 from orchestration.lib.memory import release_unused_memory
 
 NIGHTLY_JOB = "nightly"
@@ -51,7 +50,6 @@ def build_jobs_and_schedules() -> tuple[list[dg.UnresolvedAssetJobDefinition], l
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
         selection=dg.AssetSelection.all(),
-        partitions_def=daily_partitions,
         executor_def=dg.in_process_executor,
         hooks={after_step},
         description=(
