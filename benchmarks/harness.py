@@ -153,6 +153,38 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def calibration() -> dict[str, float]:
+    """Seconds of two fixed pieces of work, timed just before a night: how fast the machine is
+    right then. This machine's speed varied ~1.7x between days at the same load average (round 9
+    against round 8), so nights of different rounds compare only with these beside them.
+
+    ``python_s``: a pure-Python loop (the sample generator, Dagster, dbt's Jinja are Python);
+    ``duckdb_s``: a hash aggregate over 20M rows on every core, in memory (the warehouse's work).
+    Best of three each, to leave out a momentary neighbour.
+    """
+
+    def python_work() -> None:
+        total = 0
+        for i in range(10_000_000):
+            total += i % 7
+        if total < 0:  # keeps the loop from being optimised away by a future interpreter
+            raise AssertionError(total)
+
+    def duckdb_work() -> None:
+        with duckdb.connect(":memory:") as conn:
+            conn.execute("SELECT i % 1000 AS k, sum(hash(i)) FROM range(20000000) t(i) GROUP BY k").fetchall()
+
+    def best_of_three(work) -> float:
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - t0)
+        return round(min(times), 3)
+
+    return {"python_s": best_of_three(python_work), "duckdb_s": best_of_three(duckdb_work)}
+
+
 # --------------------------------------------------------------------------- one night
 
 
@@ -213,6 +245,7 @@ def run_night(data: Path, scale: float, end: dt.date, label: str) -> dict[str, o
     data.mkdir(parents=True, exist_ok=True)
     log_path = data / f"{label}.log"
     log.info("SF %g %s night (sample end %s): log %s", scale, label, end, log_path)
+    calibrated = calibration()
     load_before = load_average()
     t0 = time.time()
     with log_path.open("w") as out:
@@ -235,6 +268,7 @@ def run_night(data: Path, scale: float, end: dt.date, label: str) -> dict[str, o
         "peak_pipeline_process_mib": round(sampler.peak(root_only=True) / 2**20),
         "load_average_before": load_before,
         "load_average_after": load_average(),
+        "calibration": calibrated,
     }
     if returncode != 0:
         log.error("SF %g %s night failed (exit %s): see %s", scale, label, returncode, log_path)
@@ -506,13 +540,20 @@ def bench_scale(
     return result
 
 
+def calibration_cell(calibrated: dict[str, float] | None) -> str:
+    """``python_s / duckdb_s`` of :func:`calibration`; empty for nights measured before it existed."""
+    return f"{calibrated['python_s']} / {calibrated['duckdb_s']}" if calibrated else ""
+
+
 def markdown(results: dict[str, object]) -> str:
     lines = [
         "# Nightly benchmark",
         "",
         f"Machine: {results['machine']['cpus']} CPUs ({results['machine']['cpu']}), {results['machine']['mem_gib']} GiB, "
         f"Python {results['machine']['python']}, DuckDB {results['machine']['duckdb']}. Measured {results['measured_at']}; "
-        "load averages before/after each night are in harness.json (other developers share this machine). "
+        "load averages before/after each night are in harness.json (other developers share this machine); "
+        "calibration: seconds of a fixed Python loop and a fixed DuckDB aggregate just before the night, "
+        "the machine's speed then (compare rounds by these). "
         f"DuckDB memory limit: {results.get('duckdb_memory_limit') or 'DuckDB default (80% of RAM)'}. "
         f"Dagster instance: {INSTANCE_NAMES[results.get('instance') or 'sqlite']}.",
         "",
@@ -521,8 +562,10 @@ def markdown(results: dict[str, object]) -> str:
         + (" --instance postgres" if results.get("instance") == "postgres" else "")
         + "`",
         "",
-        "| SF | night | wall s | peak MiB | " + " | ".join(f"{s} s" for s in STAGES) + " | other s | load before |",
-        "|---|---|---:|---:|" + "---:|" * len(STAGES) + "---:|---|",
+        "| SF | night | wall s | peak MiB | "
+        + " | ".join(f"{s} s" for s in STAGES)
+        + " | other s | load before | calibration py / duckdb s |",
+        "|---|---|---:|---:|" + "---:|" * len(STAGES) + "---:|---|---|",
     ]
     for entry in results["scales"]:
         for label in ("full", "incremental"):
@@ -535,7 +578,8 @@ def markdown(results: dict[str, object]) -> str:
             other = round(night["wall_seconds"] - sum(stages.get(s, {}).get("seconds", 0) for s in STAGES), 1)
             lines.append(
                 f"| {entry['scale']:g} | {label}{'' if night['succeeded'] else ' (FAILED)'} | {night['wall_seconds']} | "
-                f"{night['peak_rss_mib']} | {cells} | {other} | {night['load_average_before'][0]} |"
+                f"{night['peak_rss_mib']} | {cells} | {other} | {night['load_average_before'][0]} | "
+                f"{calibration_cell(night.get('calibration'))} |"
             )
     for title, key in (
         ("Rows per second by stage (full night):", "rows_per_second"),

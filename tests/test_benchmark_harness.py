@@ -75,3 +75,12 @@ def test_dbt_breakdown_reads_the_runs_build_folder(harness, tmp_path: Path) -> N
     assert breakdown["test_only_seconds"] == 1.0  # 00:06-00:07: no model ran beside the test
     assert next(iter(breakdown["slowest_nodes"])) in ("model.p.a", "model.p.b")
     assert harness.dbt_breakdown("0000000", tmp_path) is None
+
+
+def test_each_night_is_calibrated_against_fixed_work(harness) -> None:
+    """Two fixed pieces of work timed before a night (the machine's speed then), and their cell."""
+    calibrated = harness.calibration()
+    assert set(calibrated) == {"python_s", "duckdb_s"}
+    assert all(isinstance(seconds, float) and seconds > 0 for seconds in calibrated.values()), calibrated
+    assert harness.calibration_cell({"python_s": 0.35, "duckdb_s": 0.2}) == "0.35 / 0.2"
+    assert harness.calibration_cell(None) == ""  # results of rounds before the calibration
