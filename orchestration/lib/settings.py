@@ -110,8 +110,8 @@ class Thresholds(BaseModel):
     service_min_tickets: int = 20
     # The return-rate rule judges a SKU x market only with at least this many units sold in 90 days.
     return_rate_min_units: int = 20
-    # Quality gates: row count of a load within this fraction of the median of the previous loads
-    # (of a mart: of its previous night).
+    # Quality gates: row count of a load within this fraction of the median of the previous loads;
+    # of a mart, of its rows at the latest earlier evaluation whose lower band held.
     row_count_band: float = 0.5
 
 

@@ -3,8 +3,8 @@
 Raw tables: the ingest asset declares ``raw_check_spec(table)`` in its ``check_specs`` and
 yields ``outcome_to_check_result(validate_frame(f"raw_{table}", rows), ...)`` for the rows it
 just loaded. Loads: one step (``gx_load_checks``) runs the suite ``load_<table>`` of every raw
-table on its load profile (row count within a band of the median of the previous loads, freshness of the
-latest partition), with the previous load read from the Dagster instance. Marts: one blocking
+table on its load profile (row count within a band of the median of the previous loads, freshness
+of the latest partition), with the previous loads read from the Dagster instance. Marts: one blocking
 ``@asset_check`` per mart that forecasts, alerts and BI read, reading the whole table from the
 warehouse. All checks are blocking: a failure with ERROR severity stops the assets downstream
 in the same run (``gating.py`` carries failures across runs).
