@@ -135,20 +135,27 @@ def replace_rows(
 
 # ------------------------------------------------------------------------ ingest bookkeeping
 #
-# Two small tables beside the raw tables, written by the ingest assets in the same transaction as
+# Small tables beside the raw tables, written by the ingest assets in the same transaction as
 # the rows they describe, so that a failed load leaves them as they were:
 #
 # - raw._quarantine: rows that could not be parsed or typed (source, table, file or URL, line,
 #   reason, the raw record), one batch per landing file or per parsed fetch, replaced when the
 #   batch is loaded again (a rerun never duplicates them);
 # - raw._cursors: incremental state (high-water marks such as Shopify's updated_at, files already
-#   ingested), advanced only when the rows fetched with it are committed.
+#   ingested), advanced only when the rows fetched with it are committed;
+# - raw._snapshot_loads: the landing files (one SHA-256) a whole-table load holds, and the run
+#   whose suite passed on them;
+# - raw._landing_files: per landing file of a series table, its SHA-256 and rows.
 
 QUARANTINE_TABLE = f"{RAW_SCHEMA}._quarantine"
 CURSORS_TABLE = f"{RAW_SCHEMA}._cursors"
 #: The landing files each snapshot table was last loaded from (their SHA-256), and whether the
 #: table's suite passed on those rows: an identical snapshot the next night is not loaded again.
 SNAPSHOT_LOADS_TABLE = f"{RAW_SCHEMA}._snapshot_loads"
+#: Series tables (rows = the union of their day files): each landing file the rows came from, its
+#: SHA-256 and the signature of the table's contract and suite then. A night loads only the files
+#: that are new or changed since, and drops the rows of files gone from landing.
+LANDING_FILES_TABLE = f"{RAW_SCHEMA}._landing_files"
 
 QUARANTINE_COLUMNS: dict[str, str] = {
     "source": "VARCHAR",  # family and connector, e.g. 'platform/amazon_all_orders'
@@ -177,6 +184,11 @@ def ensure_meta_tables(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {SNAPSHOT_LOADS_TABLE} (table_name VARCHAR PRIMARY KEY, files_sha256 VARCHAR, "
         f"loaded_at TIMESTAMP, loaded_run_id VARCHAR, validated_run_id VARCHAR)"
+    )
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {LANDING_FILES_TABLE} (table_name VARCHAR, source_file VARCHAR, "
+        f"sha256 VARCHAR, signature VARCHAR, rows BIGINT, loaded_at TIMESTAMP, run_id VARCHAR, "
+        f"PRIMARY KEY (table_name, source_file))"
     )
 
 
@@ -219,6 +231,61 @@ def record_snapshot_validated(
     conn.execute(
         f"UPDATE {SNAPSHOT_LOADS_TABLE} SET validated_run_id = ? WHERE table_name = ? AND files_sha256 = ?",
         [run_id or "unknown", table_name, files_sha256],
+    )
+
+
+def landing_files_loaded(conn: duckdb.DuckDBPyConnection, table_name: str) -> dict[str, tuple[str, str, int]]:
+    """``{source file: (SHA-256, signature, rows)}`` of the files a series table's rows came from
+    (empty before its first load with this record, e.g. a warehouse of an earlier version)."""
+    if not _meta_table_exists(conn, LANDING_FILES_TABLE):
+        return {}
+    rows = conn.execute(
+        f"SELECT source_file, sha256, signature, rows FROM {LANDING_FILES_TABLE} WHERE table_name = ?", [table_name]
+    ).fetchall()
+    return {source: (sha, signature, n) for source, sha, signature, n in rows}
+
+
+def rows_per_source_file(conn: duckdb.DuckDBPyConnection, table: RawTable) -> dict[str, int]:
+    """``{source file: rows}`` of a raw table as it is (empty when it does not exist yet)."""
+    if not _meta_table_exists(conn, f"{RAW_SCHEMA}.{table.name}"):
+        return {}
+    return dict(conn.execute(f'SELECT _source_file, count(*) FROM {RAW_SCHEMA}."{table.name}" GROUP BY 1').fetchall())
+
+
+def record_landing_files(
+    conn: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    digests: dict[str, str],
+    signature: str,
+    replaced: list[str] | None,
+    run_id: str | None,
+) -> None:
+    """The files a series table now holds the rows of, with their rows in the table. ``replaced``:
+    the source files a partial load replaced or removed (only their records are rewritten); None:
+    a whole load (all records rewritten). Call inside the load's transaction, after the rows."""
+    if replaced is None:
+        conn.execute(f"DELETE FROM {LANDING_FILES_TABLE} WHERE table_name = ?", [table.name])
+        written = digests
+    else:
+        conn.execute(
+            f"DELETE FROM {LANDING_FILES_TABLE} WHERE table_name = ? AND source_file IN (SELECT unnest(?::VARCHAR[]))",
+            [table.name, replaced],
+        )
+        written = {source: digests[source] for source in replaced if source in digests}
+    if not written:
+        return
+    counts = dict(
+        conn.execute(
+            f'SELECT _source_file, count(*) FROM {RAW_SCHEMA}."{table.name}" '
+            "WHERE _source_file IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1",
+            [list(written)],
+        ).fetchall()
+    )
+    sources = sorted(written)
+    conn.execute(
+        f"INSERT INTO {LANDING_FILES_TABLE} SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?, "
+        "unnest(?::BIGINT[]), now()::TIMESTAMP, ?",
+        [table.name, sources, [written[s] for s in sources], signature, [counts.get(s, 0) for s in sources], run_id],
     )
 
 
@@ -279,6 +346,30 @@ def replace_partitions_in_transaction(
         params,
     )
     return int(conn.execute(f"SELECT count(*) FROM {qualified} WHERE {where}", params).fetchone()[0])
+
+
+def replace_source_files_in_transaction(
+    conn: duckdb.DuckDBPyConnection, table: RawTable, relation_sql: str | None, sources: list[str]
+) -> int:
+    """A series table's rows of the landing files ``sources`` (new, changed or gone) replaced by
+    ``relation_sql`` (the rows of those still in landing; None: none), inside the caller's
+    transaction. The rows of every other file stay as they are. Returns the rows inserted."""
+    ensure_raw_table(conn, table)
+    qualified = f'{RAW_SCHEMA}."{table.name}"'
+    conn.execute(f"DELETE FROM {qualified} WHERE _source_file IN (SELECT unnest(?::VARCHAR[]))", [sources])
+    if relation_sql is None:
+        return 0
+    col_list = ", ".join(f'"{c}"' for c in table.columns)
+    part_expr = f'CAST("{table.partition_column}" AS DATE)' if table.partition_column else "CAST(NULL AS DATE)"
+    conn.execute(
+        f"INSERT INTO {qualified} ({col_list}, _partition_date, _source_file, _loaded_at) "
+        f"SELECT {col_list}, {part_expr} AS _partition_date, _source_file, now()::TIMESTAMP FROM ({relation_sql})"
+    )
+    return int(
+        conn.execute(
+            f"SELECT count(*) FROM {qualified} WHERE _source_file IN (SELECT unnest(?::VARCHAR[]))", [sources]
+        ).fetchone()[0]
+    )
 
 
 def read_cursors(conn: duckdb.DuckDBPyConnection, table_name: str) -> dict[str, str]:

@@ -21,7 +21,14 @@ import duckdb
 
 from orchestration.defs.ingest.connectors import FetchOutcome, days, fetch
 from orchestration.defs.ingest.formats import FileFormatError, SchemaDriftError
-from orchestration.defs.ingest.loader import LoadRejectedError, LoadResult, files_sha256, load
+from orchestration.defs.ingest.loader import (
+    LoadRejectedError,
+    LoadResult,
+    file_digests,
+    files_sha256,
+    load,
+    plan_series_load,
+)
 from orchestration.defs.ingest.partitions import daily_partitions
 from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, cadence_freshness, table_schema
 from orchestration.lib.schemas import RAW_TABLES, RawTable
@@ -93,16 +100,21 @@ def run_ingest(
     files = fetched.files
     if not files and not fetched.cursors:
         return fetched, None
-    digest = load_signature(table, files) if files and not table.daily_partitioned else None
+    whole_table = bool(files) and not table.daily_partitioned
+    digests = file_digests(files) if whole_table else {}
+    digest = load_signature(table, files, digests) if whole_table else None
     with connect() as conn:
         validated_in = snapshot_validated_run(conn, table.name, digest) if digest else None
+        to_load, series = ([] if validated_in else files), None
+        if table.series and files and not validated_in:
+            to_load, series = plan_series_load(conn, table, files, digests, load_signature(table, [], {}))
         try:
             # Unchanged: a load of no files, which still quarantines what tonight's fetch set aside
             # and moves the cursors, and leaves the rows (and their validation) as they are.
             result = load(
                 conn,
                 table,
-                [] if validated_in else files,
+                to_load,
                 fetched.load_days if table.daily_partitioned else None,
                 source=fetched.source.connector,
                 landing=settings.landing,
@@ -110,6 +122,7 @@ def run_ingest(
                 cursors=fetched.cursors,
                 max_reject_ratio=fetched.source.options.max_reject_ratio,
                 files_sha256=None if validated_in else digest,
+                series=series,
             )
         except (SchemaDriftError, FileFormatError, LoadRejectedError):
             raise  # their messages name the file, the columns and the fix
@@ -124,9 +137,10 @@ def run_ingest(
     return fetched, result
 
 
-def load_signature(table: RawTable, files: list[Path]) -> str:
+def load_signature(table: RawTable, files: list[Path], digests: dict[str, str] | None = None) -> str:
     """What a whole-table load of ``files`` is recognised by: the files, the table's contract and
-    its suite (``raw_<table>``; a suite not written yet counts as empty)."""
+    its suite (``raw_<table>``; a suite not written yet counts as empty). ``digests``: the files'
+    SHA-256 (``file_digests``) when already computed; no files: the contract and suite alone."""
     from orchestration.defs.quality.validation import suite_file
 
     contract = json.dumps(
@@ -134,7 +148,7 @@ def load_signature(table: RawTable, files: list[Path]) -> str:
         sort_keys=True,
     ).encode("utf-8")
     suite = suite_file(f"raw_{table.name}")
-    return files_sha256(files, contract, suite.read_bytes() if suite.is_file() else b"")
+    return files_sha256(files, contract, suite.read_bytes() if suite.is_file() else b"", digests=digests)
 
 
 def raw_column_schema(table: RawTable, column_docs: dict[str, str] | None = None) -> dg.TableSchema:
@@ -184,6 +198,7 @@ def build_ingest_asset(table: RawTable, column_docs: dict[str, str] | None = Non
         context.log.info(
             f"{table.family}.{table.name} ({fetched.source.connector}): {len(files)} landing file(s) for {span}"
             + (f" and {len(extra_days)} day(s) the source changed before it ({extra_days[0]}..)" if extra_days else "")
+            + (f"; {result.series_plan}" if result is not None and result.series_plan else "")
         )
         where, params = partition_filter(fetched.load_days if table.daily_partitioned else None)
         rows = result.rows if result is not None else 0
@@ -223,6 +238,9 @@ def build_ingest_asset(table: RawTable, column_docs: dict[str, str] | None = Non
             extra_meta.update(fetched.metadata())
         if result is not None:
             extra_meta["rows_quarantined"] = result.quarantined + result.parser_quarantined
+            if result.series_plan:
+                extra_meta["landing_files_read"] = result.files_loaded
+                extra_meta["landing_files_removed"] = result.files_removed
             if result.extra_columns or result.missing_optional:
                 extra_meta["landing_schema_drift"] = dg.MetadataValue.json(
                     {"extra": result.extra_columns, "missing_optional": result.missing_optional}

@@ -30,10 +30,14 @@ from orchestration.lib import landing as lnd
 from orchestration.lib.schemas import RawTable
 from orchestration.lib.warehouse import (
     ensure_meta_tables,
+    landing_files_loaded,
     quarantine_batches,
+    record_landing_files,
     record_snapshot_load,
     replace_partitions_in_transaction,
     replace_quarantine_batch,
+    replace_source_files_in_transaction,
+    rows_per_source_file,
     transaction,
     write_cursors,
 )
@@ -58,18 +62,76 @@ class LoadResult:
     # Set instead of loading when the landing files are those of the rows already in the table and
     # a run's suite passed on them: that run's id (nothing was loaded).
     unchanged_since: str | None = None
+    # Series loads: the landing files read, and the files gone from landing whose rows were dropped.
+    files_loaded: int = 0
+    files_removed: int = 0
+    series_plan: str = ""  # SeriesFiles.reason: why the series load was whole or partial
 
 
-def files_sha256(files: list[Path], *context: bytes) -> str:
+@dataclass
+class SeriesFiles:
+    """What a series load (rows = the union of its day files) knows of its landing files.
+
+    ``digests``: ``{source file: SHA-256}`` of every file in landing; ``signature``: of the table's
+    contract and suite; ``replaced``: the source files a partial load replaces (new or changed) or
+    drops (gone), None for a whole load; ``reason``: why the load is whole or partial (logged)."""
+
+    digests: dict[str, str]
+    signature: str
+    replaced: list[str] | None = None
+    reason: str = ""
+
+
+def file_digests(files: list[Path]) -> dict[str, str]:
+    """``{str(path): SHA-256 of its bytes}``: the keys are the loaded rows' ``_source_file``."""
+    return {str(path): lnd.sha256(path.read_bytes()) for path in files}
+
+
+def files_sha256(files: list[Path], *context: bytes, digests: dict[str, str] | None = None) -> str:
     """One SHA-256 of a set of landing files (their names and contents, in name order) and of
     ``context``: what else the rows loaded and their validation depend on (the table's contract,
-    its suite), so that a change to either loads and validates the same files again."""
+    its suite), so that a change to either loads and validates the same files again.
+    ``digests`` (``file_digests``): the files' SHA-256 already computed."""
     digest = hashlib.sha256()
     for part in context:
         digest.update(lnd.sha256(part).encode("ascii") + b"\n")
     for path in sorted(files, key=lambda p: p.name):
-        digest.update(path.name.encode("utf-8") + b"\0" + lnd.sha256(path.read_bytes()).encode("ascii") + b"\n")
+        sha = digests[str(path)] if digests is not None else lnd.sha256(path.read_bytes())
+        digest.update(path.name.encode("utf-8") + b"\0" + sha.encode("ascii") + b"\n")
     return digest.hexdigest()
+
+
+def plan_series_load(
+    conn: duckdb.DuckDBPyConnection, table: RawTable, files: list[Path], digests: dict[str, str], signature: str
+) -> tuple[list[Path], SeriesFiles]:
+    """The files a series load reads, and what it replaces.
+
+    Partial when the table's rows are those of the files recorded in ``raw._landing_files`` (rows
+    per file as recorded) under the same contract and suite: only the new and changed files are
+    read, the rows of changed and removed files are replaced. Whole otherwise (first load, a
+    warehouse of an earlier version, another contract or suite, or a table that no longer holds
+    what was recorded): a whole load gives the same table, only slower.
+    """
+    before = landing_files_loaded(conn, table.name)
+    whole = SeriesFiles(digests, signature, None)
+    if not before:
+        whole.reason = "no record of the files loaded before: whole load"
+        return files, whole
+    if any(sig != signature for _sha, sig, _rows in before.values()):
+        whole.reason = "the table's contract or suite changed since the files were loaded: whole load"
+        return files, whole
+    recorded = {source: rows for source, (_sha, _sig, rows) in before.items() if rows}
+    if rows_per_source_file(conn, table) != recorded:
+        whole.reason = f"raw.{table.name} does not hold the rows recorded for its files: whole load"
+        return files, whole
+    changed = [f for f in files if before.get(str(f), ("",))[0] != digests[str(f)]]
+    removed = sorted(set(before) - set(digests))
+    partial = SeriesFiles(digests, signature, [str(f) for f in changed] + removed)
+    partial.reason = (
+        f"{len(changed)} new or changed and {len(removed)} removed of {len(files)} landing file(s) "
+        f"(the other files' rows kept)"
+    )
+    return changed, partial
 
 
 def read_header(path: Path, source: str) -> list[str]:
@@ -132,13 +194,17 @@ def load(
     cursors: dict[str, str | None] | None = None,
     max_reject_ratio: float = 0.5,
     files_sha256: str | None = None,
+    series: SeriesFiles | None = None,
 ) -> LoadResult:
     """Replace the partitions ``days`` (None: the whole table) with the files' rows, atomically.
 
     ``files_sha256`` (whole-table loads): recorded with the rows (``raw._snapshot_loads``), not
     yet validated, so that the same files the next night are recognised once a suite passed.
+    ``series`` (``plan_series_load``): a series table's files, recorded in ``raw._landing_files``;
+    a partial plan replaces only the rows of its ``replaced`` files with those of ``files``.
     """
-    result = LoadResult(files_sha256=files_sha256)
+    result = LoadResult(files_sha256=files_sha256, files_loaded=len(files), series_plan=series.reason if series else "")
+    partial = series is not None and series.replaced is not None
     label = f"{table.family}.{table.name}"
     groups = check_files(table, files, label) if files else {}
     needed = set(table.columns)
@@ -163,16 +229,25 @@ def load(
             relation = " UNION ALL ".join(
                 select_sql(table, h, ps, n) for (h, ps), n in zip(groups.items(), names, strict=True)
             )
-            result.rows = replace_partitions_in_transaction(conn, table, relation, days)
+            if partial:
+                result.rows = replace_source_files_in_transaction(conn, table, relation, series.replaced)
+            else:
+                result.rows = replace_partitions_in_transaction(conn, table, relation, days)
             rejected = _rejected_rows(conn, names)
             _check_ratio(conn, table, days, rejected, max_reject_ratio, label)
             result.quarantined = _quarantine_landing(conn, table, files, rejected, source, landing, run_id)
             result.reasons = [f"{r['origin']}:{r['line']}: {r['reason']}" for r in rejected[:5]]
+        elif partial and series.replaced:  # only files gone from landing: their rows go
+            replace_source_files_in_transaction(conn, table, None, series.replaced)
+        if partial:
+            result.files_removed = len(set(series.replaced) - {str(f) for f in files})
         result.parser_quarantined = _quarantine_parser_rejects(conn, table, landing, run_id)
         if cursors:
             write_cursors(conn, table.name, cursors, run_id)
         if files_sha256 is not None:
             record_snapshot_load(conn, table.name, files_sha256, run_id)
+        if series is not None:
+            record_landing_files(conn, table, series.digests, series.signature, series.replaced, run_id)
     for n in names:
         for suffix in ("_e", "_s"):
             conn.execute(f"DROP TABLE IF EXISTS temp.{n}{suffix}")
@@ -235,6 +310,12 @@ def _check_ratio(
 
 
 def _batch(landing: Path, path: str | Path) -> str:
+    """``landing:<path under landing>``; a path not under ``landing`` as written is resolved first
+    (symbolic links), which costs a system call per path component for each of a series' files."""
+    try:
+        return "landing:" + str(Path(path).relative_to(landing))
+    except ValueError:
+        pass
     try:
         return "landing:" + str(Path(path).resolve().relative_to(Path(landing).resolve()))
     except ValueError:
@@ -302,9 +383,12 @@ def _quarantine_parser_rejects(
 __all__ = [
     "LoadRejectedError",
     "LoadResult",
+    "SeriesFiles",
     "SchemaDriftError",
     "check_files",
+    "file_digests",
     "files_sha256",
     "load",
+    "plan_series_load",
     "select_sql",
 ]
