@@ -50,7 +50,7 @@ def _has_history(warehouse: Path) -> bool:
 
 
 def default_range(settings, has_history: bool) -> tuple[dt.date, dt.date]:
-    """A first run loads the platform history (series tables always load whole); later nights one day."""
+    """A first run loads the platform history (series tables are not partitioned); later nights one day."""
     end = settings.sample.resolved_end_date()
     return (end if has_history else settings.sample.resolved_start_date()), end
 

@@ -84,3 +84,27 @@ def test_each_night_is_calibrated_against_fixed_work(harness) -> None:
     assert all(isinstance(seconds, float) and seconds > 0 for seconds in calibrated.values()), calibrated
     assert harness.calibration_cell({"python_s": 0.35, "duckdb_s": 0.2}) == "0.35 / 0.2"
     assert harness.calibration_cell(None) == ""  # results of rounds before the calibration
+
+
+def test_the_ratio_is_read_on_the_median_of_the_one_day_nights(harness) -> None:
+    """Three one-day nights after a 800 s full night: each share, and the median night's."""
+    nights = [{"wall_seconds": 125.0, "succeeded": True}, {"wall_seconds": 78.0, "succeeded": True}]
+    nights.append({"wall_seconds": 82.0, "succeeded": True})
+    summary = harness.incremental_summary(800.0, nights)
+    assert summary["shares_of_full"] == [0.156, 0.098, 0.102]
+    assert (summary["median_wall_seconds"], summary["median_share_of_full"]) == (82.0, 0.102)
+    failed = harness.incremental_summary(800.0, [*nights[:1], {"wall_seconds": 30.0, "succeeded": False}])
+    assert failed == {"nights": 2, "succeeded": False}  # no ratio from a series with a failed night
+
+
+def test_the_table_lists_every_one_day_night_and_the_median(harness) -> None:
+    def night(wall: float) -> dict:
+        return {"wall_seconds": wall, "succeeded": True, "peak_rss_mib": 1, "load_average_before": [0.5], "stages": {}}
+
+    full, first, later = night(800.0), night(125.0), [night(78.0), night(82.0)]
+    entry = {"scale": 10.0, "full": full, "incremental": first, "incremental_later": later}
+    entry["incremental_summary"] = harness.incremental_summary(800.0, [first, *later])
+    machine = {"cpus": 2, "cpu": "x", "mem_gib": 1, "python": "3.11", "duckdb": "1"}
+    text = harness.markdown({"machine": machine, "measured_at": "now", "scales": [entry]})
+    assert "| 10 | incremental, night 2 | 78.0 |" in text and "| 10 | incremental, night 3 | 82.0 |" in text
+    assert "| 0.102 (3 nights) |" in text

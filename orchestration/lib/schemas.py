@@ -45,8 +45,9 @@ class RawTable:
     # of a day range also refetches and replaces the N days before it.
     restatement_days: int = 0
     # A published index series (freight rates, FX, carbon price): small, restated by its
-    # publisher, and needed back to 2019. Its day files are all reloaded every night instead
-    # of being tracked as thousands of daily Dagster partitions.
+    # publisher, and needed back to 2019. All its day files are kept in landing and the table
+    # holds their union, instead of thousands of daily Dagster partitions; a night reads only
+    # the files that are new or changed (raw._landing_files).
     series: bool = False
 
     @property
