@@ -54,6 +54,15 @@ def restore_env(previous: dict[str, str | None]) -> None:
     get_settings.cache_clear()
 
 
+def use_file_export(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, family: str, table: str) -> None:
+    """``family.table`` read from a file export under tmp_path/export/<table>, the data under tmp_path/data."""
+    monkeypatch.setenv("TRADEWINDS_DATA_DIR", str(tmp_path / "data"))
+    prefix = f"TRADEWINDS_SOURCES__{family.upper()}__TABLES__{table.upper()}__"
+    monkeypatch.setenv(prefix + "MODE", "file")
+    monkeypatch.setenv(prefix + "PATH", str(tmp_path / "export"))
+    get_settings.cache_clear()
+
+
 @pytest.fixture
 def sample_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Settings pointing at a fresh data dir under tmp_path with the small sample."""

@@ -22,6 +22,7 @@ from orchestration.lib import landing as lnd
 from orchestration.lib.schemas import RAW_TABLES
 from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import WarehouseResource
+from tests.conftest import use_file_export
 
 CARBON = RAW_TABLES["carbon_prices"]
 HEADER = "price_date,scheme,price,currency"
@@ -30,11 +31,7 @@ HEADER = "price_date,scheme,price,currency"
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """carbon_prices from a file export under tmp_path/export (one CSV per day), data under tmp_path/data."""
-    monkeypatch.setenv("TRADEWINDS_DATA_DIR", str(tmp_path / "data"))
-    prefix = "TRADEWINDS_SOURCES__CARBON__TABLES__CARBON_PRICES__"
-    monkeypatch.setenv(prefix + "MODE", "file")
-    monkeypatch.setenv(prefix + "PATH", str(tmp_path / "export"))
-    get_settings.cache_clear()
+    use_file_export(monkeypatch, tmp_path, "carbon", "carbon_prices")
     yield tmp_path
     get_settings.cache_clear()
 

@@ -19,6 +19,7 @@ from orchestration.defs.ingest.loader import files_sha256
 from orchestration.lib.schemas import RAW_TABLES
 from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import WarehouseResource
+from tests.conftest import use_file_export
 
 VAT = RAW_TABLES["vat_rates"]
 HEADER = "country_code,effective_from,effective_to,standard_rate_pct,reduced_rate_pct,source"
@@ -28,11 +29,7 @@ ROWS = ["DE,2020-01-01,,19.0,7.0,test", "FR,2020-01-01,,20.0,5.5,test"]
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """vat_rates from a file export under tmp_path/export (snapshot.csv), the data under tmp_path/data."""
-    monkeypatch.setenv("TRADEWINDS_DATA_DIR", str(tmp_path / "data"))
-    prefix = "TRADEWINDS_SOURCES__POLICY__TABLES__VAT_RATES__"
-    monkeypatch.setenv(prefix + "MODE", "file")
-    monkeypatch.setenv(prefix + "PATH", str(tmp_path / "export"))
-    get_settings.cache_clear()
+    use_file_export(monkeypatch, tmp_path, "policy", "vat_rates")
     yield tmp_path
     get_settings.cache_clear()
 
