@@ -245,11 +245,18 @@ def landing_files_loaded(conn: duckdb.DuckDBPyConnection, table_name: str) -> di
     return {source: (sha, signature, n) for source, sha, signature, n in rows}
 
 
-def rows_per_source_file(conn: duckdb.DuckDBPyConnection, table: RawTable) -> dict[str, int]:
-    """``{source file: rows}`` of a raw table as it is (empty when it does not exist yet)."""
+def rows_per_source_file(
+    conn: duckdb.DuckDBPyConnection, table: RawTable, sources: list[str] | None = None
+) -> dict[str, int]:
+    """``{source file: rows}`` of a raw table as it is, of the files ``sources`` only when given
+    (empty when the table does not exist yet)."""
     if not _meta_table_exists(conn, f"{RAW_SCHEMA}.{table.name}"):
         return {}
-    return dict(conn.execute(f'SELECT _source_file, count(*) FROM {RAW_SCHEMA}."{table.name}" GROUP BY 1').fetchall())
+    where, params = (
+        ("_source_file IN (SELECT unnest(?::VARCHAR[]))", [sources]) if sources is not None else ("TRUE", [])
+    )
+    sql = f'SELECT _source_file, count(*) FROM {RAW_SCHEMA}."{table.name}" WHERE {where} GROUP BY 1'
+    return dict(conn.execute(sql, params).fetchall())
 
 
 def record_landing_files(
@@ -274,14 +281,8 @@ def record_landing_files(
         written = {source: digests[source] for source in replaced if source in digests}
     if not written:
         return
-    counts = dict(
-        conn.execute(
-            f'SELECT _source_file, count(*) FROM {RAW_SCHEMA}."{table.name}" '
-            "WHERE _source_file IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1",
-            [list(written)],
-        ).fetchall()
-    )
     sources = sorted(written)
+    counts = rows_per_source_file(conn, table, sources)
     conn.execute(
         f"INSERT INTO {LANDING_FILES_TABLE} SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?, "
         "unnest(?::BIGINT[]), now()::TIMESTAMP, ?",
@@ -323,6 +324,27 @@ def partition_filter(days: list[dt.date] | set[dt.date] | None) -> tuple[str, li
     return "(" + " OR ".join("_partition_date BETWEEN ? AND ?" for _ in ranges) + ")", params
 
 
+def _replace_where_in_transaction(
+    conn: duckdb.DuckDBPyConnection, table: RawTable, relation_sql: str | None, where: str, params: list[object]
+) -> int:
+    """The rows of ``raw.<table>`` matching ``where`` replaced by those of ``relation_sql`` matching it
+    (None: only deleted), inside the caller's transaction; returns the rows it now holds there."""
+    ensure_raw_table(conn, table)
+    qualified = f'{RAW_SCHEMA}."{table.name}"'
+    conn.execute(f"DELETE FROM {qualified} WHERE {where}", params)
+    if relation_sql is None:
+        return 0
+    col_list = ", ".join(f'"{c}"' for c in table.columns)
+    part_expr = f'CAST("{table.partition_column}" AS DATE)' if table.partition_column else "CAST(NULL AS DATE)"
+    conn.execute(
+        f"INSERT INTO {qualified} ({col_list}, _partition_date, _source_file, _loaded_at) "
+        f"SELECT * FROM (SELECT {col_list}, {part_expr} AS _partition_date, _source_file, now()::TIMESTAMP "
+        f"FROM ({relation_sql})) WHERE {where}",
+        params,
+    )
+    return int(conn.execute(f"SELECT count(*) FROM {qualified} WHERE {where}", params).fetchone()[0])
+
+
 def replace_partitions_in_transaction(
     conn: duckdb.DuckDBPyConnection,
     table: RawTable,
@@ -333,19 +355,8 @@ def replace_partitions_in_transaction(
 
     Only rows whose partition is one of ``days`` are inserted; returns their count.
     """
-    ensure_raw_table(conn, table)
-    qualified = f'{RAW_SCHEMA}."{table.name}"'
-    col_list = ", ".join(f'"{c}"' for c in table.columns)
-    part_expr = f'CAST("{table.partition_column}" AS DATE)' if table.partition_column else "CAST(NULL AS DATE)"
     where, params = partition_filter(days if table.daily_partitioned else None)
-    conn.execute(f"DELETE FROM {qualified} WHERE {where}", params)
-    conn.execute(
-        f"INSERT INTO {qualified} ({col_list}, _partition_date, _source_file, _loaded_at) "
-        f"SELECT * FROM (SELECT {col_list}, {part_expr} AS _partition_date, _source_file, now()::TIMESTAMP "
-        f"FROM ({relation_sql})) WHERE {where}",
-        params,
-    )
-    return int(conn.execute(f"SELECT count(*) FROM {qualified} WHERE {where}", params).fetchone()[0])
+    return _replace_where_in_transaction(conn, table, relation_sql, where, params)
 
 
 def replace_source_files_in_transaction(
@@ -354,22 +365,8 @@ def replace_source_files_in_transaction(
     """A series table's rows of the landing files ``sources`` (new, changed or gone) replaced by
     ``relation_sql`` (the rows of those still in landing; None: none), inside the caller's
     transaction. The rows of every other file stay as they are. Returns the rows inserted."""
-    ensure_raw_table(conn, table)
-    qualified = f'{RAW_SCHEMA}."{table.name}"'
-    conn.execute(f"DELETE FROM {qualified} WHERE _source_file IN (SELECT unnest(?::VARCHAR[]))", [sources])
-    if relation_sql is None:
-        return 0
-    col_list = ", ".join(f'"{c}"' for c in table.columns)
-    part_expr = f'CAST("{table.partition_column}" AS DATE)' if table.partition_column else "CAST(NULL AS DATE)"
-    conn.execute(
-        f"INSERT INTO {qualified} ({col_list}, _partition_date, _source_file, _loaded_at) "
-        f"SELECT {col_list}, {part_expr} AS _partition_date, _source_file, now()::TIMESTAMP FROM ({relation_sql})"
-    )
-    return int(
-        conn.execute(
-            f"SELECT count(*) FROM {qualified} WHERE _source_file IN (SELECT unnest(?::VARCHAR[]))", [sources]
-        ).fetchone()[0]
-    )
+    where = "_source_file IN (SELECT unnest(?::VARCHAR[]))"
+    return _replace_where_in_transaction(conn, table, relation_sql, where, [sources])
 
 
 def read_cursors(conn: duckdb.DuckDBPyConnection, table_name: str) -> dict[str, str]:
