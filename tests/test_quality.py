@@ -817,6 +817,37 @@ def test_no_frame_outlives_its_validation() -> None:
     assert live_frames() == before
 
 
+def test_a_passing_suite_runs_once_in_the_cheaper_format_and_a_failing_one_again_for_its_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from orchestration.defs.quality import validation
+
+    runs: list[tuple[str, bool]] = []
+    real = validation._run_suite
+
+    def spy(vd, frame, result_format, expectation_parameters, *, store):
+        runs.append((result_format["result_format"], store))
+        return real(vd, frame, result_format, expectation_parameters, store=store)
+
+    monkeypatch.setattr(validation, "_run_suite", spy)
+    assert validate_frame("raw_orders", raw_frame("orders")).success
+    assert runs == [("BASIC", True)]  # SUMMARY's failing-row labels cost 40% more and a pass needs none
+
+    runs.clear()
+    outcome = validate_frame(
+        "raw_orders", raw_frame("orders", with_row("orders", order_line_id="OL-9", unit_price=-5.0))
+    )
+    assert runs == [("BASIC", True), ("SUMMARY", False)]  # stored once (Data Docs), described from the second
+    f = failure(outcome, "expect_column_values_to_be_between", "unit_price")
+    assert f.sample_rows == [{"unit_price": -5.0, "order_line_id": "OL-9"}]
+
+    runs.clear()
+    assert not validate_frame(
+        "raw_orders", raw_frame("orders", with_row("orders", quantity=-1)), store_result=False
+    ).success
+    assert runs == [("BASIC", False), ("SUMMARY", False)]
+
+
 def test_narrow_and_wide_frames_fail_the_same_expectations() -> None:
     rows = with_row("orders", order_line_id="OL-9", quantity=-2, ordered_at="2099-01-01 00:00:00")
     narrow = raw_frame("orders", rows)

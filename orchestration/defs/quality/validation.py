@@ -39,6 +39,14 @@ if TYPE_CHECKING:
 
 #: How many failing values / rows each failed expectation reports.
 SAMPLE_SIZE = 5
+#: GX result formats. Every validation runs with PASS_FORMAT (stored for Data Docs); one that
+#: fails runs again with FAILURE_FORMAT, whose index labels of the sampled failing rows let
+#: :func:`_failure` name their keys. GX's own unexpected_index_column_names would list the key of
+#: *every* failing row (tens of seconds per expectation when a whole column is wrong), so keys are
+#: looked up here. SUMMARY on every validation cost ~10 ms per expectation (0.38 s for a 30-rule
+#: suite on 1,000 rows against 0.24 s in BASIC), on ~800 expectations a night.
+PASS_FORMAT: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_SIZE}
+FAILURE_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
 CONTEXT_ROOT = EXPECTATIONS_DIR / CONTEXT_DIRNAME
 
 
@@ -242,23 +250,17 @@ def validate_frame(
     # A fresh 0..n-1 index: GX reports failing rows by index label, looked up below.
     frame = widen_for_gx(df.drop(columns=[c for c in META_COLUMNS if c in df.columns]).reset_index(drop=True))
     validated_at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    expectation_parameters = {NOW_PARAMETER: validated_at, **(parameters or {})}
     with state.lock:
         vd = state.definition(suite_name)
         key_columns = [c for c in (vd.suite.meta or {}).get("key_columns", []) if c in frame.columns]
-        # SUMMARY: counts, up to SAMPLE_SIZE failing values and their index labels. GX's own
-        # unexpected_index_column_names would list the key of *every* failing row (tens of
-        # seconds per expectation when a whole column is wrong), so keys are looked up here.
-        result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
-        params = {"batch_parameters": {"dataframe": frame}, "result_format": result_format}
-        params["expectation_parameters"] = {NOW_PARAMETER: validated_at, **(parameters or {})}
         try:
-            if store_result:
-                result = vd.run(**params)
-            else:
-                batch = vd.batch_definition.get_batch(batch_parameters=params["batch_parameters"])
-                result = batch.validate(
-                    vd.suite, result_format=result_format, expectation_parameters=params["expectation_parameters"]
-                )
+            # Two passes, the second only when the first fails. BASIC (counts, observed values,
+            # a sample of failing values: what Data Docs shows, so this is the stored result)
+            # costs 40% less than SUMMARY, whose failing-row index labels only a failure needs.
+            result = _run_suite(vd, frame, PASS_FORMAT, expectation_parameters, store=store_result)
+            if not result.success:
+                result = _run_suite(vd, frame, FAILURE_FORMAT, expectation_parameters, store=False)
         finally:
             forget_batches(vd)
     return outcome_from_result(
@@ -268,8 +270,28 @@ def validate_frame(
         key_columns=key_columns,
         duration=time.perf_counter() - started,
         validated_at=validated_at,
-        parameters=params["expectation_parameters"],
+        parameters=expectation_parameters,
     )
+
+
+def _run_suite(
+    vd: Any,
+    frame: pd.DataFrame,
+    result_format: Mapping[str, Any],
+    expectation_parameters: dict[str, Any],
+    *,
+    store: bool,
+) -> Any:
+    """One GX validation of ``frame`` by the validation definition ``vd``; ``store``: keep its result for Data Docs."""
+    batch_parameters = {"dataframe": frame}
+    if store:
+        return vd.run(
+            batch_parameters=batch_parameters,
+            result_format=dict(result_format),
+            expectation_parameters=expectation_parameters,
+        )
+    batch = vd.batch_definition.get_batch(batch_parameters=batch_parameters)
+    return batch.validate(vd.suite, result_format=dict(result_format), expectation_parameters=expectation_parameters)
 
 
 def outcome_from_result(
