@@ -398,20 +398,22 @@ def test_publish_asset_publishes_and_refuses_while_a_gate_fails(tmp_path: Path, 
     # The export runs under the deployment's DuckDB limits (a partitioned write buffers up to the limit).
     import orchestration.defs.publish.release as release_module
 
-    configs, real_connect = [], duckdb.connect
+    # The run holds the warehouse open (lib.warehouse.hold): the export's connection is one more
+    # on the database the run opened with the resource's limits.
+    limits, real_connect = [], release_module.connect
 
-    def spy_connect(database=":memory:", read_only=False, config=None):
-        if str(database) == str(warehouse) and read_only:
-            configs.append(dict(config or {}))
-        return real_connect(database, read_only=read_only, config=config or {})
+    def spy_connect(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        limits.append(conn.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchone())
+        return conn
 
-    monkeypatch.setattr(release_module.duckdb, "connect", spy_connect)
+    monkeypatch.setattr(release_module, "connect", spy_connect)
     with dg.DagsterInstance.ephemeral() as instance:
         good = dg.materialize(assets, resources=resources, instance=instance, tags=tags)
         meta = good.asset_materializations_for_node("publish__bi_release")[0].metadata
         assert meta["run_id"].value == good.run_id and meta["as_of"].value == "2025-06-30"
         assert meta["rows"].value == {"marts.sales": 4, "forecast.sales_forecast": 8}
-        assert configs == [{"memory_limit": "1GB", "threads": 1}]
+        assert limits == [("953.6 MiB", 1)]  # 1GB
         published = get_settings().published
         assert json.loads((published / CURRENT_MANIFEST).read_text())["run_id"] == good.run_id
 

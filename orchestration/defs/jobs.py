@@ -12,6 +12,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.lib.memory import release_unused_memory
+from orchestration.lib.warehouse import trim_held
 
 NIGHTLY_JOB = "nightly"
 
@@ -25,12 +26,14 @@ def after_step(context: dg.HookContext) -> None:
     """After every step that succeeded (one hook: each hook is an event per step in the run's log,
     ~2.5 ms apiece on the local instance, and three hooks were 171 of a one-day night's events):
 
-    - free what the step left unused (``lib/memory.py``): every step runs in the run's process. A
+    - free what the step left unused (``lib/memory.py``; the held warehouse's cache when the
+      process is large, ``lib/warehouse.trim_held``): every step runs in the run's process. A
       failed step's leftovers go with the next step that succeeds;
     - when the dbt build is done, start the forecast workers' forkserver in the background: it
       imports Prophet in its own process while the gates run, so the forecasts fork ready workers.
       Not earlier: its ~150 MB would sit beside the dbt build, the night's memory peak.
     """
+    trim_held()
     release_unused_memory()
     if context.op.name == WARM_FORECAST_AFTER_STEP:
         warm_forecast_workers(context)

@@ -310,6 +310,7 @@ def build_defs() -> dg.Definitions:
     )
     def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
         # dbt runs in its own process; its profile reads the warehouse path from the environment.
+        warehouse.suspend()
         settings = get_settings()
         window = run_window(context.run.tags)
         os.environ.update(dbt_environment(settings, warehouse, window))
