@@ -70,9 +70,11 @@ def run_nightly(start: dt.date | None, end: dt.date | None) -> int:
     from orchestration.definitions import build_definitions
     from orchestration.defs.jobs import NIGHTLY_JOB
     from orchestration.lib.settings import get_settings
+    from orchestration.lib.sqlite_instance import keep_history_open
 
     settings = get_settings()
     home = ensure_dagster_home(settings)
+    keep_history_open(home)  # the local instance's SQLite files: no checkpoint per event
     default_start, default_end = default_range(settings, _has_history(settings.warehouse))
     start, end = start or default_start, end or default_end
     if start > end:
