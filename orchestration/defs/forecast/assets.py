@@ -189,8 +189,7 @@ def load_category_histories(
                 coalesce(c.category, '{UNCATEGORISED}') AS category,
                 d.destination_country,
                 d.order_date AS ds,
-                sum(d.units) AS y,
-                count(DISTINCT d.sku) AS skus_that_day
+                sum(d.units) AS y
             FROM {DEMAND_MART} d
             LEFT JOIN _sku_categories c USING (sku)
             ANTI JOIN _excluded_series e USING (sku, destination_country)
