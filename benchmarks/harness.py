@@ -223,6 +223,64 @@ def use_postgres_instance(server: Any, data: Path, scale: float) -> None:
     write_instance_yaml(data / "dagster_home" / "dagster.yaml")
 
 
+#: What a night changes in a work folder besides writing new landing files (``--save-state``).
+STATE_ENTRIES = ("warehouse.duckdb", "warehouse.duckdb.wal", "dagster_home", "gx", "published", "forecast", "outbox")
+LANDING_LIST = "landing_files.json"
+
+
+def save_state(data: Path, state: Path) -> None:
+    """Copy the state of the work folder ``data`` (``STATE_ENTRIES`` and the list of its landing
+    files; the landing files themselves only grow) to ``state``, replacing what was there."""
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
+    for name in STATE_ENTRIES:
+        source = data / name
+        if source.is_dir():
+            shutil.copytree(source, state / name, symlinks=True)
+        elif source.exists():
+            shutil.copy2(source, state / name)
+    landing = data / "landing"
+    files = (
+        sorted(p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file()) if landing.exists() else []
+    )
+    (state / LANDING_LIST).write_text(json.dumps(files))
+
+
+def restore_state(state: Path, data: Path) -> int:
+    """Put the work folder ``data`` back as :func:`save_state` found it: its state copied back, the
+    landing files written since removed, and the warehouse dropped from the page cache (so every
+    night from this state reads it from disk alike). Returns how many landing files it removed."""
+    if not (state / LANDING_LIST).exists():
+        raise SystemExit(f"{state} holds no saved work folder: make one with --save-state {state}")
+    for name in STATE_ENTRIES:
+        target = data / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        source = state / name
+        if source.is_dir():
+            shutil.copytree(source, target, symlinks=True)
+        elif source.exists():
+            shutil.copy2(source, target)
+    known = set(json.loads((state / LANDING_LIST).read_text()))
+    landing = data / "landing"
+    removed = 0
+    for path in sorted(landing.rglob("*")) if landing.exists() else []:
+        if path.is_file() and path.relative_to(landing).as_posix() not in known:
+            path.unlink()
+            removed += 1
+    warehouse = data / "warehouse.duckdb"
+    if warehouse.exists() and hasattr(os, "posix_fadvise"):
+        fd = os.open(warehouse, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    return removed
+
+
 def prepare(data: Path, scale: float, end: dt.date) -> float:
     """``tradewinds prepare`` in the scale's environment, as a deployment does once after installing
     (and the first night on a fresh clone does by itself): the dbt manifest and a parse state
@@ -703,6 +761,20 @@ def main() -> int:
         "ending on DAY (after the folder's last night); for trying a change without rebuilding",
     )
     parser.add_argument(
+        "--save-state",
+        type=Path,
+        metavar="DIR",
+        help="with --next-night: copy each scale's work folder to DIR/sf<scale> before its night, so that the "
+        "same night can be run again from it (--from-state), e.g. by another commit",
+    )
+    parser.add_argument(
+        "--from-state",
+        type=Path,
+        metavar="DIR",
+        help="with --next-night: put each scale's work folder back as --save-state DIR saved it before the "
+        "night (the warehouse dropped from the page cache): two commits compared on the same night",
+    )
+    parser.add_argument(
         "--duckdb-memory-limit",
         default="2GB",
         help="settings duckdb.memory_limit for the nights (DuckDB's buffer pool; '' for DuckDB's default, 80%% of RAM)",
@@ -727,6 +799,8 @@ def main() -> int:
     }
     if args.instance == "postgres" and args.next_night:
         parser.error("--instance postgres starts a new server: it cannot continue an existing work folder")
+    if (args.save_state or args.from_state) and not args.next_night:
+        parser.error("--save-state and --from-state go with --next-night")
     ok = True
     with ExitStack() as stack:
         pg_server = None
@@ -739,6 +813,16 @@ def main() -> int:
                 # Parsed for this warehouse first, as before a full night: the dbt parse state is the
                 # project's, and a night of another scale since would make this one parse it again.
                 data = args.workdir / f"sf{scale:g}"
+                if args.from_state:
+                    removed = restore_state(args.from_state / f"sf{scale:g}", data)
+                    log.info(
+                        "SF %g: work folder restored from %s (%d newer landing files removed)",
+                        scale,
+                        args.from_state,
+                        removed,
+                    )
+                if args.save_state:
+                    save_state(data, args.save_state / f"sf{scale:g}")
                 prepared = prepare(data, scale, args.next_night)
                 night = run_night(data, scale, args.next_night, f"next-{args.next_night}")
                 entry = {"scale": scale, "prepare_seconds": prepared, "full": {"succeeded": True}, "incremental": night}

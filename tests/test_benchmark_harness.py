@@ -108,3 +108,34 @@ def test_the_table_lists_every_one_day_night_and_the_median(harness) -> None:
     text = harness.markdown({"machine": machine, "measured_at": "now", "scales": [entry]})
     assert "| 10 | incremental, night 2 | 78.0 |" in text and "| 10 | incremental, night 3 | 82.0 |" in text
     assert "| 0.102 (3 nights) |" in text
+
+
+def test_a_saved_work_folder_is_put_back_for_the_same_night_again(harness, tmp_path: Path) -> None:
+    """--save-state / --from-state: two commits compared on the same one-day night."""
+    data, state = tmp_path / "sf10", tmp_path / "state" / "sf10"
+    (data / "dagster_home" / "history").mkdir(parents=True)
+    (data / "landing" / "platform" / "orders").mkdir(parents=True)
+    (data / "warehouse.duckdb").write_bytes(b"before the night")
+    (data / "dagster_home" / "history" / "runs.db").write_text("runs before")
+    (data / "landing" / "platform" / "orders" / "2025-07-07.parquet").write_text("old day")
+    harness.save_state(data, state)
+
+    # The night: the warehouse changes, a WAL and a run appear, a new day lands, Data Docs grow.
+    (data / "warehouse.duckdb").write_bytes(b"after the night, longer")
+    (data / "warehouse.duckdb.wal").write_bytes(b"wal")
+    (data / "dagster_home" / "history" / "runs.db").write_text("runs after")
+    (data / "dagster_home" / "history" / "new-run.db").write_text("a run")
+    (data / "gx").mkdir()
+    (data / "gx" / "result.json").write_text("{}")
+    (data / "landing" / "platform" / "orders" / "2025-07-08.parquet").write_text("new day")
+
+    assert harness.restore_state(state, data) == 1
+    assert (data / "warehouse.duckdb").read_bytes() == b"before the night"
+    assert not (data / "warehouse.duckdb.wal").exists() and not (data / "gx").exists()
+    assert sorted(p.name for p in (data / "dagster_home" / "history").iterdir()) == ["runs.db"]
+    assert (data / "dagster_home" / "history" / "runs.db").read_text() == "runs before"
+    assert [p.name for p in (data / "landing" / "platform" / "orders").iterdir()] == ["2025-07-07.parquet"]
+    # The state itself is untouched: the same night can be run from it again.
+    assert harness.restore_state(state, data) == 0
+    with pytest.raises(SystemExit, match="--save-state"):
+        harness.restore_state(tmp_path / "nothing", data)
