@@ -228,22 +228,27 @@ STATE_ENTRIES = ("warehouse.duckdb", "warehouse.duckdb.wal", "dagster_home", "gx
 LANDING_LIST = "landing_files.json"
 
 
+def _copy_entry(source: Path, target: Path) -> None:
+    """Copy a work folder's file or folder ``source`` to ``target`` (nothing when it does not exist)."""
+    if source.is_dir():
+        shutil.copytree(source, target, symlinks=True)
+    elif source.exists():
+        shutil.copy2(source, target)
+
+
+def _landing_files(landing: Path) -> list[str]:
+    """The files under a landing folder, as paths relative to it."""
+    return [p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file()] if landing.exists() else []
+
+
 def save_state(data: Path, state: Path) -> None:
     """Copy the state of the work folder ``data`` (``STATE_ENTRIES`` and the list of its landing
     files; the landing files themselves only grow) to ``state``, replacing what was there."""
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
     for name in STATE_ENTRIES:
-        source = data / name
-        if source.is_dir():
-            shutil.copytree(source, state / name, symlinks=True)
-        elif source.exists():
-            shutil.copy2(source, state / name)
-    landing = data / "landing"
-    files = (
-        sorted(p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file()) if landing.exists() else []
-    )
-    (state / LANDING_LIST).write_text(json.dumps(files))
+        _copy_entry(data / name, state / name)
+    (state / LANDING_LIST).write_text(json.dumps(sorted(_landing_files(data / "landing"))))
 
 
 def restore_state(state: Path, data: Path) -> int:
@@ -258,18 +263,12 @@ def restore_state(state: Path, data: Path) -> int:
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-        source = state / name
-        if source.is_dir():
-            shutil.copytree(source, target, symlinks=True)
-        elif source.exists():
-            shutil.copy2(source, target)
+        _copy_entry(state / name, target)
     known = set(json.loads((state / LANDING_LIST).read_text()))
     landing = data / "landing"
-    removed = 0
-    for path in sorted(landing.rglob("*")) if landing.exists() else []:
-        if path.is_file() and path.relative_to(landing).as_posix() not in known:
-            path.unlink()
-            removed += 1
+    newer = sorted(set(_landing_files(landing)) - known)
+    for name in newer:
+        (landing / name).unlink()
     warehouse = data / "warehouse.duckdb"
     if warehouse.exists() and hasattr(os, "posix_fadvise"):
         fd = os.open(warehouse, os.O_RDONLY)
@@ -278,7 +277,7 @@ def restore_state(state: Path, data: Path) -> int:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)
-    return removed
+    return len(newer)
 
 
 def prepare(data: Path, scale: float, end: dt.date) -> float:
