@@ -36,9 +36,11 @@ from orchestration.defs.quality import (
 )
 from orchestration.defs.quality.checks import (
     INCREMENTAL_MART_DAYS,
+    MART_BASELINE_NIGHTS,
     LoadBaseline,
     expected_days,
     load_parameters,
+    mart_baseline,
     mart_parameters,
     mart_row_filter,
     row_band,
@@ -1762,6 +1764,42 @@ def test_mart_check_compares_with_the_previous_night_and_judges_freshness(tmp_pa
         fixed = night("2025-07-02")
         assert fixed.passed, fixed.description
         assert fixed.metadata["baseline_rows"].value == 60
+        assert fixed.metadata["baseline"].value == "latest earlier evaluation whose lower band held"
+
+
+def _nights_of_a_mart(sizes: list[int], band: float = 0.5) -> list[tuple[bool, int | None]]:
+    """Judge a mart's row count night after night as its check does: (lower band held, baseline rows)."""
+    history: list[tuple[int, bool]] = []  # newest first, as the instance returns them
+    out = []
+    for rows in sizes:
+        baseline = mart_baseline(history[:MART_BASELINE_NIGHTS])
+        held = baseline is None or rows >= row_band(baseline.rows, band)[0]
+        out.append((held, baseline.rows if baseline else None))
+        history.insert(0, (rows, held))
+    return out
+
+
+def test_mart_baseline_forgives_a_broken_night_and_accepts_a_lasting_drop() -> None:
+    """A mart that loses most of its rows for one night is judged the next night against its size
+    before; one that shrinks for good (a market dropped) blocks four nights, then its new size is
+    the baseline, instead of blocking every night after (the baseline used to be the latest night
+    whose lower band held, which a lasting drop never is again)."""
+    assert mart_baseline([]) is None
+    assert mart_baseline([(10, False)]) is None  # nothing held yet: no band
+
+    broken_once = _nights_of_a_mart([1000] * 8 + [100] + [1000] * 3)
+    assert [held for held, _ in broken_once] == [True] * 8 + [False] + [True] * 3
+    assert broken_once[9] == (True, 1000)  # the night after the broken one: the size before it
+
+    drop = _nights_of_a_mart([1000] * 8 + [400] * 8)
+    assert [held for held, _ in drop] == [True] * 8 + [False] * 4 + [True] * 4
+    assert [baseline for _, baseline in drop[8:]] == [1000] * 4 + [400] * 4
+    assert "4 of them under their band" in mart_baseline([(400, False)] * 4 + [(1000, True)] * 3).source
+
+    # A young mart: two broken nights in its first three are not a lasting drop.
+    young = _nights_of_a_mart([1000, 100, 100, 100, 1000])
+    assert [held for held, _ in young] == [True, False, False, False, True]
+    assert young[4] == (True, 1000)
 
 
 def test_incremental_marts_are_the_ones_dbt_builds_incrementally() -> None:

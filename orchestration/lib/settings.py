@@ -111,7 +111,8 @@ class Thresholds(BaseModel):
     # The return-rate rule judges a SKU x market only with at least this many units sold in 90 days.
     return_rate_min_units: int = 20
     # Quality gates: row count of a load within this fraction of the median of the previous loads;
-    # of a mart, of its rows at the latest earlier evaluation whose lower band held.
+    # of a mart, of its rows at the latest earlier evaluation whose lower band held (after 4 of the
+    # last 7 under their band, a lasting drop: the median of those 7; checks.mart_baseline).
     row_count_band: float = 0.5
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -169,7 +169,7 @@ def mart_parameters(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Suite parameters of the row-count band and freshness rules of ``mart_<mart>``, and what they mean.
 
-    ``baseline_rows``: the mart's rows at its previous passing evaluation (None: no band yet).
+    ``baseline_rows``: the rows the mart is compared with (:func:`mart_baseline`; None: no band yet).
     ``as_of``: the run's last partition day (None: freshness is not judged, e.g. a check run by
     hand outside a nightly run).
     """
@@ -258,13 +258,55 @@ def _earlier_evaluations(
         yield record.run_id, {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
 
 
-def _mart_baseline(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, run_id: str) -> int | None:
-    """The mart's rows at the latest earlier evaluation of its check whose lower band held."""
+#: Earlier evaluations of a mart's check its row-count baseline looks at, and how many of them
+#: must have failed under their band for a drop to count as lasting (a majority of the window).
+MART_BASELINE_NIGHTS = 7
+MART_LASTING_DROP_NIGHTS = MART_BASELINE_NIGHTS // 2 + 1
+
+
+@dataclass(frozen=True)
+class MartBaseline:
+    rows: int
+    #: What ``rows`` is, for the check's metadata.
+    source: str
+
+
+def mart_baseline(history: Sequence[tuple[int, bool]]) -> MartBaseline | None:
+    """The row count a mart is compared with, from its earlier evaluations ``(rows, lower band held)``,
+    newest first (up to :data:`MART_BASELINE_NIGHTS`).
+
+    The rows at the latest evaluation whose lower band held: a broken night (a filter that lost
+    most rows) never becomes the baseline, so the night after it is judged against the size
+    before it. Unless :data:`MART_LASTING_DROP_NIGHTS` of them failed under their band: the
+    mart shrank for good (a market or a marketplace dropped) and would otherwise block every
+    night, each compared with the old size. Its baseline is then the median of the window (the
+    lower middle), the new size once it is most of the window: a lasting drop blocks four
+    nights, then passes.
+    """
+    window = list(history)[:MART_BASELINE_NIGHTS]
+    if sum(not held for _rows, held in window) >= MART_LASTING_DROP_NIGHTS:
+        ranked = sorted(rows for rows, _held in window)
+        return MartBaseline(
+            ranked[(len(ranked) - 1) // 2],
+            f"median of the last {len(window)} evaluations: {sum(not h for _r, h in window)} of them "
+            "under their band, a lasting drop",
+        )
+    for rows, held in window:
+        if held:
+            return MartBaseline(rows, "latest earlier evaluation whose lower band held")
+    return None
+
+
+def _mart_baseline(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, run_id: str) -> MartBaseline | None:
+    """:func:`mart_baseline` of the check's evaluations in earlier runs (the instance's records)."""
+    history: list[tuple[int, bool]] = []
     for _run, meta in _earlier_evaluations(instance, check_key, run_id):
         rows = meta.get("rows_validated")
-        if isinstance(rows, int) and meta.get("band_low_ok") is True:
-            return rows
-    return None
+        if isinstance(rows, int) and isinstance(meta.get("band_low_ok"), bool):
+            history.append((rows, meta["band_low_ok"]))
+            if len(history) == MART_BASELINE_NIGHTS:
+                break
+    return mart_baseline(history)
 
 
 def build_mart_check(mart: str) -> dg.AssetChecksDefinition:
@@ -290,12 +332,15 @@ def build_mart_check(mart: str) -> dg.AssetChecksDefinition:
     )
     def _gx_mart_check(context, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         check_key = dg.AssetCheckKey(asset_key, mart_check_name(mart))
+        baseline = _mart_baseline(context.instance, check_key, context.run.run_id)
         params, meta = mart_parameters(
             mart,
             as_of=run_last_day(context.run.tags),
-            baseline_rows=_mart_baseline(context.instance, check_key, context.run.run_id),
+            baseline_rows=baseline.rows if baseline else None,
             band=get_settings().thresholds.row_count_band,
         )
+        if baseline is not None:
+            meta["baseline"] = baseline.source
         row_filter = mart_row_filter(mart, run_window(context.run.tags))
         meta["rows_checked_row_by_row"] = row_filter or "all"
         outcome = validate_mart(warehouse, mart, params, row_filter)

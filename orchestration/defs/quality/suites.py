@@ -969,8 +969,9 @@ def mart_load_rules(mart: str) -> list[Expectation]:
     """Row count within a band of the previous night's mart, and freshness of its latest day.
 
     Suite parameters computed per night by the mart check (``checks.mart_parameters``): the
-    band around the rows of the mart at its previous passing evaluation (fewer blocks: a
-    broken join or filter; more only warns) and ``fresh_since_<n>d``.
+    band around ``checks.mart_baseline`` (the rows at the latest evaluation whose lower band held,
+    or after a lasting drop the median of the last nights; fewer blocks: a broken join or filter;
+    more only warns) and ``fresh_since_<n>d``.
     """
     band = "the previous night's rows of the mart +/- thresholds.row_count_band"
     rules = [
