@@ -336,3 +336,43 @@ def test_demand_verdicts_are_reused_between_backtests(settings_env: Path, monkey
     monkeypatch.setenv("TRADEWINDS_FORECAST__BACKTEST_EVERY_DAYS", "7")
     monkeypatch.setenv("TRADEWINDS_FORECAST__HORIZON_DAYS", "28")  # another backtest: stored verdicts void
     assert run()["verdict_reused"] == 0
+
+
+@pytest.mark.parametrize("count", [1, 3, 20])
+def test_forecast_plot_panels_fit_the_figure_without_overlapping(count: int) -> None:
+    """The plot's fixed margins (no layout solver, for speed) keep every panel's title, axis labels,
+    ticks and legend inside the image and clear of the other panels, for one panel, an odd count
+    and the nightly 20, with wide tick labels and a two-line title."""
+    from orchestration.defs.forecast.plots import PANEL_HEIGHT_IN, PANEL_WIDTH_IN, SeriesPlot, draw, render_png
+
+    days = pd.date_range("2024-07-01", periods=365)
+    history = pd.DataFrame({"ds": days, "y": np.linspace(0, 125_000, len(days))})
+    ahead = pd.date_range(days[-1] + pd.Timedelta(days=1), periods=28)
+    forecast = pd.DataFrame({"ds": ahead, "yhat": 1e5, "yhat_lower": 9e4, "yhat_upper": 1.1e5})
+    backtest = pd.DataFrame({"ds": days[-28:], "yhat": 1e5})
+    panels = [
+        SeriesPlot(
+            f"#{i + 1} SKU-000123 x DE",
+            "prophet beat seasonal naive: MASE 0.81 vs 1.07",
+            history,
+            forecast,
+            backtest,
+            backtest,
+            unit="USD per kg",
+        )  # fmt: skip
+        for i in range(count)
+    ]
+    figure = draw(panels)
+    renderer = figure.canvas.get_renderer()
+    page = figure.bbox
+    boxes = [ax.get_tightbbox(renderer) for ax in figure.axes]
+    assert len(boxes) == count
+    for box in boxes:
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1, (box, page)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+    png = render_png(panels, dpi=60)
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    columns = min(2, count)
+    assert (width, height) == (round(PANEL_WIDTH_IN * columns * 60), round(PANEL_HEIGHT_IN * -(-count // columns) * 60))

@@ -10,8 +10,12 @@ import base64
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -27,8 +31,20 @@ class SeriesPlot:
     unit: str = "units"
 
 
+#: Size of one panel, inches.
+PANEL_WIDTH_IN, PANEL_HEIGHT_IN = 6.4, 2.9
+
+
 def render_png(panels: Sequence[SeriesPlot], columns: int = 2, dpi: int = 60) -> bytes:
     """All panels in one PNG, ``columns`` wide."""
+    figure = draw(panels, columns, dpi)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def draw(panels: Sequence[SeriesPlot], columns: int = 2, dpi: int = 60) -> Figure:
+    """The figure of :func:`render_png`, on an Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -36,7 +52,13 @@ def render_png(panels: Sequence[SeriesPlot], columns: int = 2, dpi: int = 60) ->
         raise ValueError("render_png needs at least one panel")
     columns = max(1, min(columns, len(panels)))
     rows = -(-len(panels) // columns)
-    figure = Figure(figsize=(6.4 * columns, 2.9 * rows), dpi=dpi, layout="constrained")
+    width, height = PANEL_WIDTH_IN * columns, PANEL_HEIGHT_IN * rows
+    # Fixed margins (inches) rather than layout="constrained": its solver was half of the
+    # render (2.1 s against 1.1 s for 20 panels), every night.
+    figure = Figure(figsize=(width, height), dpi=dpi)
+    figure.subplots_adjust(
+        left=0.7 / width, right=1 - 0.1 / width, top=1 - 0.5 / height, bottom=0.35 / height, hspace=0.6, wspace=0.18
+    )
     FigureCanvasAgg(figure)
     for i, panel in enumerate(panels):
         ax = figure.add_subplot(rows, columns, i + 1)
@@ -68,9 +90,7 @@ def render_png(panels: Sequence[SeriesPlot], columns: int = 2, dpi: int = 60) ->
         ax.grid(alpha=0.3)
         if i == 0:
             ax.legend(fontsize=7, loc="upper left")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    return figure
 
 
 def markdown_image(png: bytes, alt: str) -> str:
