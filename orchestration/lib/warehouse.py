@@ -207,50 +207,6 @@ def ensure_raw_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None:
     conn.execute(raw_table_ddl(table))
 
 
-def replace_rows(
-    conn: duckdb.DuckDBPyConnection,
-    table: RawTable,
-    relation_sql: str,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-) -> int:
-    """Atomically replace a partition range (or the whole snapshot or series table) with new rows.
-
-    ``relation_sql`` is a SELECT yielding the contract columns plus ``_source_file``. The
-    delete and insert run in one transaction: a failure leaves the previous rows intact,
-    and rerunning a partition replaces it instead of duplicating it.
-    """
-    ensure_raw_table(conn, table)
-    qualified = f'{RAW_SCHEMA}."{table.name}"'
-    col_list = ", ".join(f'"{c}"' for c in table.columns)
-    part_expr = f'CAST("{table.partition_column}" AS DATE)' if table.partition_column else "CAST(NULL AS DATE)"
-    if table.daily_partitioned:
-        if start is None or end is None:
-            raise ValueError(f"raw.{table.name} is partitioned: a start and end date are required")
-        delete_sql = f"DELETE FROM {qualified} WHERE _partition_date BETWEEN ? AND ?"
-        delete_params: list[object] = [start, end]
-    else:
-        delete_sql = f"DELETE FROM {qualified}"
-        delete_params = []
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.execute(delete_sql, delete_params)
-        conn.execute(
-            f"INSERT INTO {qualified} ({col_list}, _partition_date, _source_file, _loaded_at) "
-            f"SELECT {col_list}, {part_expr}, _source_file, now()::TIMESTAMP FROM ({relation_sql})"
-        )
-        inserted = conn.execute(
-            f"SELECT count(*) FROM {qualified} WHERE "
-            + ("_partition_date BETWEEN ? AND ?" if table.daily_partitioned else "TRUE"),
-            delete_params,
-        ).fetchone()[0]
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
-    return int(inserted)
-
-
 # ------------------------------------------------------------------------ ingest bookkeeping
 #
 # Small tables beside the raw tables, written by the ingest assets in the same transaction as
@@ -469,7 +425,10 @@ def replace_partitions_in_transaction(
     relation_sql: str,
     days: list[dt.date] | set[dt.date] | None,
 ) -> int:
-    """Like :func:`replace_rows` for a set of days (None: the whole table), inside the caller's transaction.
+    """The partitions ``days`` of ``raw.<table>`` (None, or a table without daily partitions: the
+    whole table) replaced by the rows of ``relation_sql`` (a SELECT of the contract columns plus
+    ``_source_file``), inside the caller's transaction (:func:`transaction`): a failure leaves the
+    previous rows, and loading a day again replaces it instead of duplicating it.
 
     Only rows whose partition is one of ``days`` are inserted; returns their count.
     """
