@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from orchestration.defs.ingest.assets import read_csv_sql
-from orchestration.defs.ingest.connectors import SourceConfigError, day_file, fetch_to_landing
+from orchestration.defs.ingest.connectors import SourceConfigError, day_file, days, fetch_to_landing
 from orchestration.lib.schemas import RAW_TABLES, RawTable
 from orchestration.lib.settings import get_settings
 from orchestration.lib.warehouse import replace_partitions_in_transaction, transaction
@@ -26,9 +26,10 @@ def replace_rows(
     end: dt.date | None = None,
 ) -> int:
     """The loader's replace of the days ``start``..``end`` (None: the whole table), in its own transaction."""
-    days = None if start is None else [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     with transaction(conn):
-        return replace_partitions_in_transaction(conn, table, relation_sql, days)
+        return replace_partitions_in_transaction(
+            conn, table, relation_sql, None if start is None else list(days(start, end or start))
+        )
 
 
 def write_orders(path: Path, lines: list[str]) -> Path:

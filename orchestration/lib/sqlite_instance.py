@@ -28,7 +28,6 @@ from pathlib import Path
 _lock = threading.Lock()
 _roots: list[str] = []
 _held: dict[str, sqlite3.Connection] = {}
-_installed = False
 
 
 def _database_file(dbapi_connection: sqlite3.Connection) -> str | None:
@@ -71,16 +70,15 @@ def held_files() -> list[str]:
 
 def keep_history_open(dagster_home: str | Path) -> None:
     """Apply the above to the SQLite files under ``dagster_home`` for the rest of this process."""
-    global _installed
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
     root = str(Path(dagster_home).resolve()) + "/"
     with _lock:
+        first = not _roots  # the listener is installed with the first folder, once per process
         if root not in _roots:
             _roots.append(root)
-        if _installed:
-            return
-        _installed = True
+    if not first:
+        return
     event.listen(Engine, "connect", _on_connect)
     atexit.register(close_held)

@@ -48,6 +48,11 @@ class _Held:
 _HELD: dict[str, _Held] = {}
 
 
+def _key(path: str | Path) -> str:
+    """A warehouse's key in :data:`_HELD`: one file, however its path is spelled."""
+    return str(Path(path).resolve())
+
+
 def _open(path: Path, read_only: bool, threads: int | None, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +77,7 @@ def connect(
     run is the warehouse's one writer); closing it leaves the database open for the next step.
     """
     path = Path(path)
-    held = _HELD.get(str(path.resolve()))
+    held = _HELD.get(_key(path))
     if held is None:
         return _open(path, read_only, threads, memory_limit)
     if held.anchor is None:
@@ -91,13 +96,13 @@ def hold(path: str | Path) -> None:
     warm from one step to the next. Another process (dbt) needs :func:`suspend` first.
     Holds count: a path held twice is released by the second :func:`release`.
     """
-    _HELD.setdefault(str(Path(path).resolve()), _Held()).holders += 1
+    _HELD.setdefault(_key(path), _Held()).holders += 1
 
 
 def suspend(path: str | Path) -> None:
     """Close a held warehouse's database (a checkpoint) so that another process can open it; the next
     :func:`connect` opens it again."""
-    held = _HELD.get(str(Path(path).resolve()))
+    held = _HELD.get(_key(path))
     if held is not None and held.anchor is not None:
         anchor, held.anchor = held.anchor, None
         anchor.close()
@@ -105,7 +110,7 @@ def suspend(path: str | Path) -> None:
 
 def release(path: str | Path) -> None:
     """End one :func:`hold`; the last closes the database."""
-    key = str(Path(path).resolve())
+    key = _key(path)
     held = _HELD.get(key)
     if held is None:
         return
@@ -135,20 +140,17 @@ def trim_held(above_rss_bytes: int = TRIM_ABOVE_RSS_BYTES) -> bool:
     database give back its cached blocks and its allocator's free memory (what closing it did
     before :func:`hold`), so that a step does not start beside the last one's cache. Lowering
     DuckDB's memory limit for a moment evicts them (~50 ms for 600 MB). True when it trimmed."""
-    anchors = [held for held in _HELD.values() if held.anchor is not None]
+    anchors = [(held.anchor, held.memory_limit) for held in _HELD.values() if held.anchor is not None]
     resident = _resident_bytes() if anchors else None
     if resident is None or resident <= above_rss_bytes:
         return False
-    for held in anchors:
-        assert held.anchor is not None
+    for anchor, memory_limit in anchors:
         try:
-            held.anchor.execute(f"SET memory_limit = '{_TRIM_TO}'")
+            anchor.execute(f"SET memory_limit = '{_TRIM_TO}'")
         except duckdb.Error as exc:  # blocks still pinned: the limit is restored, the cache stays
             log.info("warehouse cache not trimmed after the step: %s", exc)
         finally:
-            held.anchor.execute(
-                f"SET memory_limit = '{held.memory_limit}'" if held.memory_limit else "RESET memory_limit"
-            )
+            anchor.execute(f"SET memory_limit = '{memory_limit}'" if memory_limit else "RESET memory_limit")
     return True
 
 

@@ -284,12 +284,12 @@ def mart_baseline(history: Sequence[tuple[int, bool]]) -> MartBaseline | None:
     nights, then passes.
     """
     window = list(history)[:MART_BASELINE_NIGHTS]
-    if sum(not held for _rows, held in window) >= MART_LASTING_DROP_NIGHTS:
+    under = sum(not held for _rows, held in window)
+    if under >= MART_LASTING_DROP_NIGHTS:
         ranked = sorted(rows for rows, _held in window)
         return MartBaseline(
             ranked[(len(ranked) - 1) // 2],
-            f"median of the last {len(window)} evaluations: {sum(not h for _r, h in window)} of them "
-            "under their band, a lasting drop",
+            f"median of the last {len(window)} evaluations: {under} of them under their band, a lasting drop",
         )
     for rows, held in window:
         if held:
