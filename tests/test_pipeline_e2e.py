@@ -183,7 +183,24 @@ def test_rerun_of_a_day_is_idempotent_and_bad_row_blocks_forecast_and_alert(nigh
             assert conn.execute("SELECT count(*) FROM raw.orders").fetchone()[0] == before
             # The incremental facts recomputed that day only and came out the same.
             assert conn.execute(FACTS_AND_DEMAND).fetchone() == pytest.approx(built_before)
-        compiled = next((DBT_PROJECT_DIR / "target").glob(f"dbt_models-{clean.run_id[:7]}-*")) / "compiled"
+        # The policy tables did not change: the views over them (and their tests) were left out
+        # of the build, the marts built from them were not, and the views are still there.
+        built = {e.asset_key for e in clean.get_asset_materialization_events()}
+        assert dg.AssetKey(["staging", "stg_policy__vat_rates"]) not in built
+        assert dg.AssetKey(["staging", "stg_platform__orders"]) in built
+        assert dg.AssetKey(["marts", "risk_market_policy"]) in built
+        messages = [e.user_message for e in nightly["instance"].all_logs(clean.run_id) if e.step_key == "dbt_models"]
+        assert any("left out as unchanged since their last build" in m and "view models" in m for m in messages)
+        with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as conn:
+            assert conn.execute("SELECT count(*) FROM staging.stg_policy__vat_rates").fetchone()[0] > 0
+        invocation = next((DBT_PROJECT_DIR / "target").glob(f"dbt_models-{clean.run_id[:7]}-*"))
+        ran = {r["unique_id"] for r in json.loads((invocation / "run_results.json").read_text())["results"]}
+        assert "model.tradewinds.stg_policy__vat_rates" not in ran
+        assert "model.tradewinds.selection_sku_market" in ran
+        # A test between a rebuilt and a left-out model still runs (dbt's eager selection would drop it).
+        assert "model.tradewinds.stg_platform__catalog" not in ran
+        assert any(r.startswith("test.tradewinds.relationships_stg_platform__orders_sku__sku__ref_stg") for r in ran)
+        compiled = invocation / "compiled"
         facts_sql = next(compiled.rglob("int_order_lines_converted.sql")).read_text()
         assert f"and cast('{day.isoformat()}' as date)" in facts_sql, "the day's window did not reach dbt"
 

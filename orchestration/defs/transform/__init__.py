@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
@@ -28,6 +28,9 @@ from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, daily_product_fres
 from orchestration.lib.schemas import RAW_TABLES
 from orchestration.lib.settings import PROJECT_ROOT, Settings, get_settings
 from orchestration.lib.warehouse import RAW_SCHEMA, WarehouseResource
+
+if TYPE_CHECKING:
+    from orchestration.defs.transform.unchanged import SkipPlan
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 MODEL_SCHEMAS = ("staging", "intermediate", "marts", "reference", "snapshots")
@@ -214,10 +217,12 @@ def prepare_manifest(project: DbtProject, settings: Settings | None = None) -> P
     can reuse. dbt re-parses the whole project when the vars or the rendered profile differ from
     the saved state's (~2 s more at the start of the build); dagster-dbt's own preparer parses
     without them. Returns the manifest's path."""
+    from orchestration.defs.transform.unchanged import project_files_digest, write_files_digest
     from orchestration.lib.warehouse import WarehouseResource
 
     settings = settings or get_settings()
     warehouse = WarehouseResource.from_settings(settings)
+    files = project_files_digest(project.project_dir)
     args = [dbt_executable(), "parse", "--quiet", "--target", settings.dbt.target]
     args += ["--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir)]
     args += ["--target-path", str(project.project_dir / project.target_path)]
@@ -226,6 +231,7 @@ def prepare_manifest(project: DbtProject, settings: Settings | None = None) -> P
     done = subprocess.run(args, env=env, cwd=project.project_dir, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"dbt parse failed (exit {done.returncode}): {(done.stdout + done.stderr).strip()[-4000:]}")
+    write_files_digest(project.project_dir, project.manifest_path, files)
     return project.manifest_path
 
 
@@ -309,11 +315,19 @@ def build_defs() -> dg.Definitions:
         pool=WAREHOUSE_POOL,
     )
     def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-        # dbt runs in its own process; its profile reads the warehouse path from the environment.
-        warehouse.suspend()
         settings = get_settings()
         window = run_window(context.run.tags)
         os.environ.update(dbt_environment(settings, warehouse, window))
+        args = build_dbt_args(settings)
+        unchanged = plan_unchanged(context, settings, manifest, project, warehouse, args, left_to_gates)
+        if unchanged is not None and unchanged.skipped:
+            # `empty`: leave out exactly these nodes. dbt's default (`eager`) would also leave out
+            # every test reading one of them, such as a relationships test from tonight's orders
+            # to an unchanged catalog.
+            names = [manifest["nodes"][u]["name"] for u in unchanged.skipped]
+            args += ["--indirect-selection", "empty", "--exclude", " ".join(names)]
+        # dbt runs in its own process; its profile reads the warehouse path from the environment.
+        warehouse.suspend()
         if settings.dbt.target == "spark":
             prepare_spark_build(settings, warehouse.path, context.log)
         if window:
@@ -325,8 +339,20 @@ def build_defs() -> dg.Definitions:
                 f"{len(left_to_gates)} mart tests are left to the marts' GX gates, which check the same "
                 "rules on the same rows after the build"
             )
-        invocation = dbt.cli(build_dbt_args(settings), context=context)
+        invocation = dbt.cli(args, context=context)
         yield from invocation.stream()
+        if unchanged is not None:
+            from orchestration.defs.transform.unchanged import record
+
+            with warehouse.connect() as conn:
+                recorded = record(
+                    conn,
+                    invocation.get_artifact("run_results.json"),
+                    unchanged.signatures,
+                    unchanged.fingerprints,
+                    context.run.run_id,
+                )
+            context.log.info(f"dbt: {recorded} nodes built or passed tonight, recorded with what they were built from")
         keep_partial_parse(invocation.target_path, project.project_dir / project.target_path)
         removed = prune_invocations(project.project_dir / project.target_path, settings.dbt.keep_invocations)
         if removed:
@@ -344,6 +370,67 @@ def build_defs() -> dg.Definitions:
             )
         },
     )
+
+
+def plan_unchanged(
+    context: dg.AssetExecutionContext,
+    settings: Settings,
+    manifest: Mapping[str, Any],
+    project: DbtProject,
+    warehouse: WarehouseResource,
+    args: list[str],
+    left_to_gates: list[str],
+) -> "SkipPlan | None":
+    """What tonight's build leaves out as unchanged (``unchanged.py``); None: nothing is left out or
+    recorded (the setting is off, the target is not the DuckDB warehouse, or the run builds a
+    subset of the dbt assets). Forgets, before the build, the records of every node it runs."""
+    from orchestration.defs.transform import unchanged as u
+
+    if not settings.dbt.skip_unchanged or settings.dbt.target != "duckdb":
+        return None
+    assets_def = context.assets_def
+    if (
+        assets_def.keys_by_output_name != assets_def.node_keys_by_output_name
+        or assets_def.check_specs_by_output_name != assets_def.node_check_specs_by_output_name
+    ):
+        # A subset materialized from the UI: dagster-dbt selects it (and the tests of what it
+        # selects) itself. Nothing is left out and no record changes: what it rebuilds from the
+        # same inputs is what the records describe, and a node it fails keeps its previous relation.
+        return None
+    files = u.manifest_matches_files(project.project_dir, project.manifest_path)
+    trusted = files is not None
+    build_key = [
+        files or u.project_files_digest(project.project_dir),
+        importlib.metadata.version("dbt-core"),
+        importlib.metadata.version("dbt-duckdb"),
+        settings.dbt.target,
+        str(Path(warehouse.path).resolve()),
+        args,
+    ]
+    with warehouse.connect() as conn:
+        fingerprints = u.source_fingerprints(conn, manifest)
+        signatures = u.node_signatures(manifest, fingerprints, dict(os.environ), json.dumps(build_key))
+        never_run = set(left_to_gates)  # the build never runs these, so they are neither left out nor recorded
+        signatures = {n: sig for n, sig in signatures.items() if manifest["nodes"][n]["name"] not in never_run}
+        recorded = u.read_records(conn) if trusted else {}
+        plan = u.plan_skips(manifest, signatures, recorded, u.existing_relations(conn), fingerprints)
+        plan.fingerprints = fingerprints
+        u.forget(conn, [n for n in signatures if n not in set(plan.skipped)])
+    if not trusted:
+        context.log.info(
+            "dbt: the project's files are not those the prepared manifest was parsed from "
+            "(run `tradewinds prepare`): every node is built tonight"
+        )
+    context.log.info(f"dbt: {len(plan.skipped)} of {len(signatures)} nodes {plan.summary(manifest)}")
+    if plan.skipped:
+        unchanged_sources = sorted(
+            s.split(".", 2)[-1] for s in fingerprints if s.split(".", 2)[-1] not in plan.changed_sources
+        )
+        context.log.info(
+            f"dbt: raw tables as the last build read them: {', '.join(unchanged_sources) or 'none'}; "
+            f"changed since: {', '.join(plan.changed_sources) or 'none'}"
+        )
+    return plan
 
 
 def expose_spark_marts(settings: Settings, warehouse_path: str, context: dg.AssetExecutionContext) -> None:
