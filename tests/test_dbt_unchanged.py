@@ -245,6 +245,8 @@ def test_the_prepared_manifest_is_trusted_only_with_the_files_it_was_parsed_from
     assert digest is not None
     (project / "target" / "run_results.json").write_text("{}")  # the target folder is not code
     (project / "README.md").write_text("how to run it")  # nor is a README
+    (project / "models" / "__pycache__").mkdir()
+    (project / "models" / "__pycache__" / "x.cpython-311.py").write_text("compiled")  # nor are caches
     (project / "logs").mkdir()
     (project / "logs" / "dbt.log").write_text(str(dt.datetime.now()))
     assert u.manifest_matches_files(project, manifest_path) == digest

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -77,14 +78,19 @@ _STATUS_BUILT = ("success", "pass")
 
 def project_files_digest(project_dir: Path) -> str:
     """SHA-256 over the paths and contents of the dbt project's code: its SQL, YAML, seeds and
-    Python, not its target, logs or documentation."""
-    digest = hashlib.sha256()
+    Python, not its target, logs or documentation (the target folder is not even walked: it
+    holds the last builds' thousands of files)."""
     root = Path(project_dir)
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in CODE_SUFFIXES):
-        relative = path.relative_to(root)
-        if relative.parts[0] in NOT_PROJECT_FILES or "__pycache__" in relative.parts:
-            continue
-        digest.update(relative.as_posix().encode("utf-8") + b"\0")
+    files = []
+    for folder, subfolders, names in os.walk(root):
+        here = Path(folder)
+        subfolders[:] = sorted(
+            d for d in subfolders if d != "__pycache__" and not (here == root and d in NOT_PROJECT_FILES)
+        )
+        files += [here / n for n in names if Path(n).suffix.lower() in CODE_SUFFIXES]
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
