@@ -414,7 +414,6 @@ def plan_unchanged(
         signatures = {n: sig for n, sig in signatures.items() if manifest["nodes"][n]["name"] not in never_run}
         recorded = u.read_records(conn) if trusted else {}
         plan = u.plan_skips(manifest, signatures, recorded, u.existing_relations(conn), fingerprints)
-        plan.fingerprints = fingerprints
         u.forget(conn, [n for n in signatures if n not in set(plan.skipped)])
     if not trusted:
         context.log.info(

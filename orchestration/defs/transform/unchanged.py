@@ -14,8 +14,9 @@ The nightly ``dbt build`` leaves out a model, seed, snapshot or data test when
   still in the warehouse;
 - it is not a mart or a test of one: the marts carry the nightly freshness policy and feed the
   gates, forecasts, alerts and the BI release, which run after them in the same run;
-- its code reads no clock or random value (``current_date``, ``now()``, ``run_started_at``,
-  ...), nor does anything upstream of it.
+- its code (its SQL and the project's macros it calls) reads no clock or random value
+  (``current_date``, ``now()``, ``run_started_at``, ...), nor does anything upstream of it; a
+  view that does is still left out (it stores its SQL, not rows), what is built from it is not.
 
 A data test's signature leaves out the run's day window (``TRADEWINDS_DBT_MIN_DATE`` /
 ``MAX_DATE``): a windowed test checks the rows written in the window, and with its inputs
@@ -117,7 +118,7 @@ def _sha(*parts: object) -> str:
 
 def source_fingerprints(conn: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any]) -> dict[str, str | None]:
     """Per dbt source: its row count and latest ``_loaded_at`` (None: no such table or no such column,
-    so nothing built from it is ever left out). DuckDB answers both from the table's statistics."""
+    so nothing built from it is ever left out). A few milliseconds a table, even on 31M rows."""
     columns = {
         (schema.lower(), table.lower())
         for schema, table in conn.execute(
@@ -273,7 +274,11 @@ def plan_skips(
 ) -> SkipPlan:
     """The nodes tonight's build may leave out (pure: tested without dbt or a warehouse)."""
     nodes = manifest["nodes"]
-    plan = SkipPlan(signatures=dict(signatures), changed_sources=changed_sources(fingerprints, recorded))
+    plan = SkipPlan(
+        signatures=dict(signatures),
+        changed_sources=changed_sources(fingerprints, recorded),
+        fingerprints=dict(fingerprints),
+    )
     decided: dict[str, bool] = {}
 
     def skippable(unique_id: str) -> bool:
