@@ -149,6 +149,7 @@ def test_the_second_night_leaves_out_the_nodes_of_unchanged_tables(warehouse):
     load_orders(warehouse, "2025-07-02")
     second = night(warehouse, {"TRADEWINDS_DBT_MIN_DATE": "2025-07-02"})
     assert second.changed_sources == ["platform.orders"]
+    assert second.unchanged_sources == ["policy.vat_rates"]
     assert second.skipped == [
         "model.tw.int_vat_by_market",
         "model.tw.int_vat_noted",

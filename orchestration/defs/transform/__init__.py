@@ -414,7 +414,8 @@ def plan_unchanged(
         signatures = {n: sig for n, sig in signatures.items() if manifest["nodes"][n]["name"] not in never_run}
         recorded = u.read_records(conn) if trusted else {}
         plan = u.plan_skips(manifest, signatures, recorded, u.existing_relations(conn), fingerprints)
-        u.forget(conn, [n for n in signatures if n not in set(plan.skipped)])
+        skipped = set(plan.skipped)
+        u.forget(conn, [n for n in signatures if n not in skipped])
     if not trusted:
         context.log.info(
             "dbt: the project's files are not those the prepared manifest was parsed from "
@@ -422,11 +423,8 @@ def plan_unchanged(
         )
     context.log.info(f"dbt: {len(plan.skipped)} of {len(signatures)} nodes {plan.summary(manifest)}")
     if plan.skipped:
-        unchanged_sources = sorted(
-            s.split(".", 2)[-1] for s in fingerprints if s.split(".", 2)[-1] not in plan.changed_sources
-        )
         context.log.info(
-            f"dbt: raw tables as the last build read them: {', '.join(unchanged_sources) or 'none'}; "
+            f"dbt: raw tables as the last build read them: {', '.join(plan.unchanged_sources) or 'none'}; "
             f"changed since: {', '.join(plan.changed_sources) or 'none'}"
         )
     return plan

@@ -48,7 +48,7 @@ from typing import Any
 
 import duckdb
 
-from orchestration.lib.warehouse import RAW_SCHEMA
+from orchestration.lib.warehouse import RAW_SCHEMA, transaction
 
 BUILDS_TABLE = f"{RAW_SCHEMA}._dbt_builds"
 #: Beside the prepared manifest: the digest of the project files it was parsed from.
@@ -153,7 +153,6 @@ class _Macros:
         self.by_name: dict[str, list[str]] = {}
         for unique_id, macro in self.macros.items():
             self.by_name.setdefault(macro["name"], []).append(unique_id)
-        self._closure: dict[str, frozenset[str]] = {}
 
     def _named(self, unique_id: str) -> list[str]:
         name = unique_id.rsplit(".", 1)[-1]
@@ -191,6 +190,11 @@ class SkipPlan:
     changed_sources: list[str] = field(default_factory=list)
     #: Tonight's fingerprint of every source (recorded with the build).
     fingerprints: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def unchanged_sources(self) -> list[str]:
+        """The sources (``family.table``) whose rows are those the last build read."""
+        return sorted(set(map(_source_table, self.fingerprints)) - set(self.changed_sources))
 
     def summary(self, manifest: Mapping[str, Any]) -> str:
         kinds = Counter(_kind(manifest["nodes"][u]) for u in self.skipped)
@@ -230,7 +234,7 @@ def node_signatures(
         ours = (node.get("raw_code") or "") + macros.text(m for m in closure if macros.package(m) == project)
         return code, bool(_VOLATILE.search(_COMMENTS.sub(" ", ours))), {n: environment.get(n, "") for n in names}
 
-    def signature(unique_id: str, trail: tuple[str, ...] = ()) -> tuple[str | None, bool]:
+    def signature(unique_id: str) -> tuple[str | None, bool]:
         """(signature, volatile): a view that reads the clock is left out like any other view (it
         stores its SQL, not its rows), but what is built or tested from it never is."""
         if unique_id in memo:
@@ -238,11 +242,12 @@ def node_signatures(
         if unique_id in fingerprints:
             return fingerprints[unique_id], False
         node = nodes.get(unique_id)
-        if node is None or unique_id in trail:
+        if node is None:
             return None, True
+        memo[unique_id] = (None, True)  # a cycle (none in dbt) is never left out
         code, volatile, env = own(node)
         parents = sorted((node.get("depends_on") or {}).get("nodes", []))
-        upstream = [signature(p, (*trail, unique_id)) for p in parents]
+        upstream = [signature(p) for p in parents]
         volatile = volatile or any(v for _, v in upstream)
         result = None
         is_view = node.get("config", {}).get("materialized") == "view"
@@ -323,7 +328,12 @@ def _materialized(node: Mapping[str, Any]) -> bool:
 
 def changed_sources(fingerprints: Mapping[str, str | None], recorded: Mapping[str, str]) -> list[str]:
     """The sources (``family.table``) whose rows differ from those the last build read."""
-    return sorted(u.split(".", 2)[-1] for u, f in fingerprints.items() if f is None or recorded.get(u) != f)
+    return sorted(_source_table(u) for u, f in fingerprints.items() if f is None or recorded.get(u) != f)
+
+
+def _source_table(unique_id: str) -> str:
+    """``source.<project>.<family>.<table>`` -> ``family.table``."""
+    return unique_id.split(".", 2)[-1]
 
 
 # ------------------------------------------------------------------------------------ records
@@ -368,14 +378,9 @@ def record(
     rows += [(u, f, run_id) for u, f in fingerprints.items() if f is not None]
     ensure_builds_table(conn)
     if rows:
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(conn):
             conn.execute(
                 f"DELETE FROM {BUILDS_TABLE} WHERE unique_id IN (SELECT unnest(?::VARCHAR[]))", [[r[0] for r in rows]]
             )
             conn.executemany(f"INSERT INTO {BUILDS_TABLE} VALUES (?, ?, now()::TIMESTAMP, ?)", rows)
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
     return built
