@@ -120,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     nightly = sub.add_parser("nightly", help="run the nightly job (first run: the whole sample history)")
     nightly.add_argument("--start", type=_date, help="first partition (default: history start on a new warehouse)")
     nightly.add_argument("--end", type=_date, help="last partition (default: sample end date, yesterday)")
-    sub.add_parser("prepare", help="parse the dbt project into its manifest (done automatically when missing)")
+    sub.add_parser(
+        "prepare",
+        help="parse the dbt project into its manifest (done automatically when missing or parsed from other files)",
+    )
     instance = sub.add_parser(
         "instance-config",
         help="render deploy/dagster.yaml (PostgreSQL storage, retries, monitoring, pools) from the environment",
@@ -135,9 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "nightly":
         return run_nightly(args.start, args.end)
     if args.command == "prepare":
-        from orchestration.defs.transform import dbt_project, prepare_manifest
+        from orchestration.defs.transform import new_dbt_project, prepare_manifest
 
-        print(f"dbt manifest: {prepare_manifest(dbt_project.__wrapped__())}")
+        print(f"dbt manifest: {prepare_manifest(new_dbt_project())}")
         return 0
     if args.command == "instance-config":
         from orchestration.lib.instance import TEMPLATE, InstanceConfigError, render_instance_yaml, write_instance_yaml

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -201,14 +202,54 @@ def dbt_executable() -> str:
 
 @lru_cache(maxsize=1)
 def dbt_project() -> DbtProject:
-    """The one cached DbtProject; its manifest is prepared when missing (a dbt parse)."""
-    dbt_executable()
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=get_settings().dbt.target)
-    if not project.manifest_path.exists():
-        prepare_manifest(project)
-    else:
+    """The one cached DbtProject, its manifest parsed from the project's current files (see
+    ``ensure_manifest_current``)."""
+    project = new_dbt_project()
+    if ensure_manifest_current(project) is None:
         project.prepare_if_dev()
     return project
+
+
+def new_dbt_project() -> DbtProject:
+    """The project as the settings target it, its manifest as it is on disk (``tradewinds prepare``)."""
+    dbt_executable()
+    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=get_settings().dbt.target)
+
+
+def ensure_manifest_current(project: DbtProject, settings: Settings | None = None) -> str | None:
+    """Prepare the manifest (``prepare_manifest``) when it is missing or was parsed from other
+    project files than the ones on disk (``dbt_project/target/manifest.files.sha256``: a pull or
+    a deployment changed a model, and nobody ran ``tradewinds prepare``). Otherwise Dagster's
+    asset graph and the build's selection would come from the old models. Returns why it parsed
+    (None: the manifest was current; checking costs a few milliseconds).
+
+    Processes loading the definitions at once (the webserver, the daemon, a run's worker) parse
+    one at a time under a lock on the target folder, and a process that waited finds the
+    manifest current."""
+    import fcntl
+
+    from orchestration.defs.transform.unchanged import manifest_matches_files
+
+    def why() -> str | None:
+        if not project.manifest_path.exists():
+            return "missing"
+        if manifest_matches_files(project.project_dir, project.manifest_path) is None:
+            return "parsed from other project files than the ones on disk"
+        return None
+
+    if why() is None:
+        return None
+    target = project.project_dir / project.target_path
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".prepare.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        reason = why()
+        if reason is None:  # another process prepared it while this one waited
+            return None
+        log = dg.get_dagster_logger()
+        log.info(f"dbt manifest {project.manifest_path} {reason}: parsing the project (tradewinds prepare)")
+        prepare_manifest(project, settings)
+        return reason
 
 
 def prepare_manifest(project: DbtProject, settings: Settings | None = None) -> Path:
@@ -216,22 +257,42 @@ def prepare_manifest(project: DbtProject, settings: Settings | None = None) -> P
     threads, memory limit): the manifest Dagster loads, and a parse state the first night's build
     can reuse. dbt re-parses the whole project when the vars or the rendered profile differ from
     the saved state's (~2 s more at the start of the build); dagster-dbt's own preparer parses
-    without them. Returns the manifest's path."""
-    from orchestration.defs.transform.unchanged import project_files_digest, write_files_digest
+    without them. Returns the manifest's path.
+
+    dbt parses into a folder of its own (from the project's parse state, so partially); the
+    manifest, the parse state and the record of the files parsed then replace the project's one
+    file at a time, each in one step: a process loading the definitions meanwhile reads either the
+    old manifest or the new one, never half a file. A failed parse leaves the previous ones."""
+    from orchestration.defs.transform.unchanged import FILES_DIGEST_NAME, project_files_digest, write_files_digest
     from orchestration.lib.warehouse import WarehouseResource
 
     settings = settings or get_settings()
     warehouse = WarehouseResource.from_settings(settings)
     files = project_files_digest(project.project_dir)
-    args = [dbt_executable(), "parse", "--quiet", "--target", settings.dbt.target]
-    args += ["--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir)]
-    args += ["--target-path", str(project.project_dir / project.target_path)]
-    args += ["--vars", json.dumps(dbt_vars(settings), sort_keys=True)]
-    env = {**os.environ, **dbt_environment(settings, warehouse, None)}
-    done = subprocess.run(args, env=env, cwd=project.project_dir, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"dbt parse failed (exit {done.returncode}): {(done.stdout + done.stderr).strip()[-4000:]}")
-    write_files_digest(project.project_dir, project.manifest_path, files)
+    target = project.project_dir / project.target_path
+    target.mkdir(parents=True, exist_ok=True)
+    parsing = Path(tempfile.mkdtemp(prefix=".prepare-", dir=target))
+    try:
+        if (target / "partial_parse.msgpack").is_file():
+            shutil.copyfile(target / "partial_parse.msgpack", parsing / "partial_parse.msgpack")
+        args = [dbt_executable(), "--no-use-colors", "parse", "--quiet", "--target", settings.dbt.target]
+        args += ["--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir)]
+        args += ["--target-path", str(parsing)]
+        args += ["--vars", json.dumps(dbt_vars(settings), sort_keys=True)]
+        env = {**os.environ, **dbt_environment(settings, warehouse, None)}
+        done = subprocess.run(args, env=env, cwd=project.project_dir, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"dbt parse of {project.project_dir} failed (exit {done.returncode}); the previous manifest is "
+                f"kept. Fix the project and run `tradewinds prepare`: {(done.stdout + done.stderr).strip()[-4000:]}"
+            )
+        write_files_digest(project.project_dir, parsing / "manifest.json", files)
+        # The record of the files last: until it is in place, the old one says "not current".
+        for name in ("partial_parse.msgpack", "semantic_manifest.json", "manifest.json", FILES_DIGEST_NAME):
+            if (parsing / name).is_file():
+                os.replace(parsing / name, target / name)
+    finally:
+        shutil.rmtree(parsing, ignore_errors=True)
     return project.manifest_path
 
 
