@@ -521,3 +521,21 @@ def test_a_verdict_of_another_granularity_is_not_reused() -> None:
     weekly_verdict = dataclasses.replace(_prior(fresh), granularity="weekly")
     again = forecast_series(dataclasses.replace(task("win|US", history, "US", horizon_days=28), prior=weekly_verdict))
     assert not again.backtest_reused and again.fits == 3 and again.metrics == fresh.metrics
+
+
+def test_stan_inputs_hold_the_same_doubles_and_refuse_nan() -> None:
+    """Stan reads back exactly the doubles Python's json would have written; NaN is an error naming the input."""
+    import json
+
+    from orchestration.defs.forecast.prophet_direct import _stan_json
+
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(50, 7)) * 10.0 ** rng.integers(-12, 12, size=(50, 7))
+    values = {"T": 50, "X": matrix[:, ::2], "y": matrix[:, 0], "s_a": [1, 1], "tau": 0.05}
+    written = json.loads(_stan_json(values, "data"))
+    assert written["T"] == 50 and written["s_a"] == [1, 1] and written["tau"] == 0.05
+    assert np.array_equal(np.array(written["X"]), matrix[:, ::2])  # a strided view, written row by row
+    assert np.array_equal(np.array(written["y"]), matrix[:, 0])
+    assert written == json.loads(json.dumps({**values, "X": matrix[:, ::2].tolist(), "y": matrix[:, 0].tolist()}))
+    with pytest.raises(ValueError, match="Stan data 'y' holds NaN"):
+        _stan_json({"T": 2, "y": np.array([1.0, np.nan])}, "data")
