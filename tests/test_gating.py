@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import dagster as dg
@@ -288,11 +289,12 @@ def test_a_failed_mart_suite_stops_a_later_forecast_refresh_until_the_mart_is_re
 
 
 class _FakeContext:
-    """The two attributes ``require_gates_passed`` reads from an asset context."""
+    """The attributes ``require_gates_passed`` reads from an asset context."""
 
     def __init__(self, instance: dg.DagsterInstance, key: dg.AssetKey) -> None:
         self.instance = instance
         self.asset_key = key
+        self.run = SimpleNamespace(run_id="guard-called-by-hand")
 
 
 def test_a_mart_rebuilt_since_its_failed_check_is_judged_by_its_next_verdict() -> None:
@@ -456,3 +458,45 @@ def test_many_passing_gates_are_judged_from_one_query_of_latest_verdicts(monkeyp
         found = GateLedger(instance).open_gate_failures(keys)
     assert [f.gate for f in found] == [f.gate for f in expected] == ["wide:bad"]
     assert walked == ["bad"]
+
+
+def test_a_run_walks_a_clear_per_day_gate_once_until_it_has_a_new_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's 13 upstream-gates checks and its forecasts, alerts and publication all read the
+    same raw per-day gates: one that was clear at its latest verdict is not walked again in that run,
+    and a new verdict (here a failed day) is seen at once."""
+    from orchestration.defs.quality.gating import GateLedger, open_gate_failures
+
+    days = dg.DailyPartitionsDefinition(start_date="2025-01-01")
+    verdicts = {"2025-01-01": True, "2025-01-02": True, "2025-01-03": False}
+
+    @dg.asset(partitions_def=days, check_specs=[dg.AssetCheckSpec("gx_day", asset="daily")])
+    def daily(context):
+        yield dg.MaterializeResult()
+        passed = verdicts[context.partition_key]
+        yield dg.AssetCheckResult(
+            check_name="gx_day", passed=passed, severity=dg.AssetCheckSeverity.ERROR, description="bad day"
+        )
+
+    walked: list[str] = []
+    real = GateLedger.open_failures
+
+    def spy(self, check_key, **kwargs):
+        walked.append(check_key.name)
+        return real(self, check_key, **kwargs)
+
+    monkeypatch.setattr(GateLedger, "open_failures", spy)
+    key = dg.AssetCheckKey(dg.AssetKey("daily"), "gx_day")
+    with dg.DagsterInstance.ephemeral() as instance:
+        for day in ("2025-01-01", "2025-01-02"):
+            dg.materialize([daily], instance=instance, partition_key=day)
+        assert open_gate_failures(instance, [key], run_id="night") == []
+        assert open_gate_failures(instance, [key], run_id="night") == []
+        assert walked == ["gx_day"]  # the second reader of the run did not walk it again
+        assert open_gate_failures(instance, [key]) == []  # no run: walked as before
+        assert open_gate_failures(instance, [key], run_id="next night") == []  # another run: walked again
+        assert len(walked) == 3
+        dg.materialize([daily], instance=instance, partition_key="2025-01-03", raise_on_error=False)
+        found = open_gate_failures(instance, [key], run_id="next night")
+        assert [(f.gate, f.days_text) for f in found] == [("daily:gx_day", "2025-01-03")]
+        assert open_gate_failures(instance, [key], run_id="next night") == found  # a failure is walked every time
+        assert len(walked) == 5

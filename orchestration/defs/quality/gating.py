@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +137,16 @@ def _metadata_value(metadata: Mapping[str, Any], key: str) -> Any:
 def _failures_of(evaluation: Any, limit: int = 10) -> list[dict[str, Any]]:
     value = _metadata_value(evaluation.metadata or {}, "failures")
     return list(value[:limit]) if isinstance(value, list) else []
+
+
+#: Per instance, for its latest run that asked: the per-day gates found with no open failure, with
+#: the id of their latest evaluation then. While that evaluation is still the latest, nothing can
+#: have opened a failure (a new verdict would be a newer evaluation), so the run's other gate
+#: readers (13 ``upstream_gates`` checks, the forecasts, alerts and publication), which watch the
+#: same raw gates, do not walk their history again.
+_CLEAR: weakref.WeakKeyDictionary[dg.DagsterInstance, tuple[str, dict[dg.AssetCheckKey, int]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class GateLedger:
@@ -257,10 +268,14 @@ class GateLedger:
             failures=_failures_of(evaluation),
         )
 
-    def open_gate_failures(self, check_keys: Iterable[dg.AssetCheckKey]) -> list[GateFailure]:
+    def open_gate_failures(
+        self, check_keys: Iterable[dg.AssetCheckKey], run_id: str | None = None
+    ) -> list[GateFailure]:
         """Open failures of many gates: their latest executions are read in one query, and only a
         gate whose latest verdict is not a pass on the whole asset is looked at further (a mart
-        has hundreds of gates upstream, nearly all passing: one query each took ~1 s a night)."""
+        has hundreds of gates upstream, nearly all passing: one query each took ~1 s a night).
+        With ``run_id``, a per-day gate found clear earlier in that run, whose latest verdict is
+        still the same, is not looked at again (``_CLEAR``)."""
         from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
 
         keys = sorted(
@@ -268,20 +283,36 @@ class GateLedger:
             key=lambda k: (k.asset_key.to_user_string(), k.name),
         )
         latest = self.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys) if keys else {}
+        clear: dict[dg.AssetCheckKey, int] = {}
+        if run_id is not None:
+            held = _CLEAR.get(self.instance)
+            if held is None or held[0] != run_id:
+                held = _CLEAR[self.instance] = (run_id, {})
+            clear = held[1]
         out: list[GateFailure] = []
         for key in keys:
             record = latest.get(key)
             if record is None:
                 continue  # never evaluated: nothing to be open
-            if record.status == Status.SUCCEEDED and self.covered_days(record) is None:
+            passed = record.status == Status.SUCCEEDED
+            if passed and self.covered_days(record) is None:
                 continue  # the latest verdict passed on the whole asset: what open_failures would say
-            out.extend(self.open_failures(key))
+            if clear.get(key) == record.id:
+                continue
+            failures = self.open_failures(key)
+            # Only a finished pass: a planned execution's record becomes its verdict under the same id.
+            if passed and not failures and run_id is not None:
+                clear[key] = record.id
+            out.extend(failures)
         return out
 
 
-def open_gate_failures(instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey]) -> list[GateFailure]:
-    """Open failures of the given gates (derived ``upstream_gates`` checks are skipped)."""
-    return GateLedger(instance).open_gate_failures(check_keys)
+def open_gate_failures(
+    instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey], run_id: str | None = None
+) -> list[GateFailure]:
+    """Open failures of the given gates (derived ``upstream_gates`` checks are skipped); ``run_id``:
+    see :meth:`GateLedger.open_gate_failures`."""
+    return GateLedger(instance).open_gate_failures(check_keys, run_id)
 
 
 # ---------------------------------------------------------------- which gates guard what
@@ -352,7 +383,7 @@ def build_upstream_gate_check(mart_key: dg.AssetKey, gates: Sequence[dg.AssetChe
         metadata={"gates": dg.MetadataValue.json([g.to_user_string() for g in gate_list])},
     )
     def _upstream_gates(context) -> dg.AssetCheckResult:  # context: AssetCheckExecutionContext
-        failures = open_gate_failures(context.instance, gate_list)
+        failures = open_gate_failures(context.instance, gate_list, context.run.run_id)
         metadata: dict[str, Any] = {"gates_checked": len(gate_list), "open_failures": len(failures)}
         if not failures:
             return dg.AssetCheckResult(
@@ -379,7 +410,7 @@ def require_gates_passed(
     For the code of an asset that must not run on rejected data whatever started it (a run
     without the gating checks, a re-execution, a manual materialization).
     """
-    failures = open_gate_failures(context.instance, gates)
+    failures = open_gate_failures(context.instance, gates, context.run.run_id)
     if failures:
         label = what or f"{context.asset_key.to_user_string()} refused to run"
         raise dg.Failure(
