@@ -484,14 +484,31 @@ def test_a_run_walks_a_clear_per_day_gate_once_until_it_has_a_new_verdict(monkey
         walked.append(check_key.name)
         return real(self, check_key, **kwargs)
 
+    @dg.asset(check_specs=[dg.AssetCheckSpec("gx_whole", asset="whole")])
+    def whole():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(check_name="gx_whole", passed=True)
+
+    judged: list[str] = []
+    real_days = GateLedger.covered_days
+
+    def days_spy(self, record):
+        judged.append(record.key.name)
+        return real_days(self, record)
+
     monkeypatch.setattr(GateLedger, "open_failures", spy)
+    monkeypatch.setattr(GateLedger, "covered_days", days_spy)
     key = dg.AssetCheckKey(dg.AssetKey("daily"), "gx_day")
+    whole_key = dg.AssetCheckKey(dg.AssetKey("whole"), "gx_whole")
     with dg.DagsterInstance.ephemeral() as instance:
+        dg.materialize([whole], instance=instance)
         for day in ("2025-01-01", "2025-01-02"):
             dg.materialize([daily], instance=instance, partition_key=day)
-        assert open_gate_failures(instance, [key], run_id="night") == []
-        assert open_gate_failures(instance, [key], run_id="night") == []
+        assert open_gate_failures(instance, [key, whole_key], run_id="night") == []
+        judged_once = len(judged)
+        assert open_gate_failures(instance, [key, whole_key], run_id="night") == []
         assert walked == ["gx_day"]  # the second reader of the run did not walk it again
+        assert judged_once > 0 and len(judged) == judged_once  # nor read either gate's verdict again
         assert open_gate_failures(instance, [key]) == []  # no run: walked as before
         assert open_gate_failures(instance, [key], run_id="next night") == []  # another run: walked again
         assert len(walked) == 3

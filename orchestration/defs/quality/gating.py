@@ -139,11 +139,12 @@ def _failures_of(evaluation: Any, limit: int = 10) -> list[dict[str, Any]]:
     return list(value[:limit]) if isinstance(value, list) else []
 
 
-#: Per instance, for its latest run that asked: the per-day gates found with no open failure, with
-#: the id of their latest evaluation then. While that evaluation is still the latest, nothing can
-#: have opened a failure (a new verdict would be a newer evaluation), so the run's other gate
-#: readers (13 ``upstream_gates`` checks, the forecasts, alerts and publication), which watch the
-#: same raw gates, do not walk their history again.
+#: Per instance, for its latest run that asked: the gates whose latest evaluation was a finished
+#: pass leaving no failure open, with that evaluation's id. While it is still the latest, nothing
+#: can have opened a failure (a new verdict would be a newer evaluation), so the run's other gate
+#: readers (13 ``upstream_gates`` checks, the publication's guard), which watch many of the same
+#: gates (the raw tables' suites, the dbt tests), do not read them again: deciding a pass was a
+#: query per gate (its materialization, for the days it covers) and a history walk per per-day gate.
 _CLEAR: weakref.WeakKeyDictionary[dg.DagsterInstance, tuple[str, dict[dg.AssetCheckKey, int]]] = (
     weakref.WeakKeyDictionary()
 )
@@ -274,8 +275,8 @@ class GateLedger:
         """Open failures of many gates: their latest executions are read in one query, and only a
         gate whose latest verdict is not a pass on the whole asset is looked at further (a mart
         has hundreds of gates upstream, nearly all passing: one query each took ~1 s a night).
-        With ``run_id``, a per-day gate found clear earlier in that run, whose latest verdict is
-        still the same, is not looked at again (``_CLEAR``)."""
+        With ``run_id``, a gate found clear earlier in that run, whose latest verdict is still the
+        same, is not looked at again (``_CLEAR``)."""
         from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
 
         keys = sorted(
@@ -294,13 +295,14 @@ class GateLedger:
             record = latest.get(key)
             if record is None:
                 continue  # never evaluated: nothing to be open
-            passed = record.status == Status.SUCCEEDED
-            if passed and self.covered_days(record) is None:
-                continue  # the latest verdict passed on the whole asset: what open_failures would say
             if clear.get(key) == record.id:
                 continue
-            failures = self.open_failures(key)
-            # Only a finished pass: a planned execution's record becomes its verdict under the same id.
+            # Only a finished pass is remembered: a planned execution's record becomes its verdict
+            # under the same id.
+            passed = record.status == Status.SUCCEEDED
+            # A pass on the whole asset leaves nothing open (what open_failures would say).
+            whole_pass = passed and self.covered_days(record) is None
+            failures = [] if whole_pass else self.open_failures(key)
             if passed and not failures and run_id is not None:
                 clear[key] = record.id
             out.extend(failures)
