@@ -246,7 +246,12 @@ def test_transit_delay_asset_reads_the_late_shipments_and_a_row_per_lane(tmp_pat
         shipment("L1", lane="LANE-1", mode="rail", status="overdue", delay=90.0, arrived_days_ago=None),
         shipment("L2", lane="LANE-2", mode="air", delay=200.0, arrived_days_ago=2),
         shipment("L3", lane="LANE-NEW", mode="truck", status="in_transit", delay=None, arrived_days_ago=None),
+        shipment("L4", lane="LANE-3", mode="air", delay=100.0, arrived_days_ago=13.5),  # late, inside the look-back
     ]
+    # Late arrivals older than the look-back (most late shipments of a long history): the rule
+    # ignores them, so the query does not read them (ids after the lane's first row, S0011).
+    old = [shipment(f"Z{i:03d}", lane="LANE-4", mode="rail", delay=300.0, arrived_days_ago=15 + i) for i in range(50)]
+    rows += old
     full = pd.DataFrame(rows)
     path = tmp_path / "w.duckdb"
     write_table(path, "marts.shipment_transit", full)
@@ -256,6 +261,8 @@ def test_transit_delay_asset_reads_the_late_shipments_and_a_row_per_lane(tmp_pat
             frames, missing = read_inputs(conn, spec, thresholds)
         read = frames["marts.shipment_transit"]
         assert missing == [] and len(read) < len(full) / 2
+        assert not set(read["shipment_id"]) & {o["shipment_id"] for o in old}
+        assert {"L1", "L2", "L3", "L4"} <= set(read["shipment_id"])
         expected, got = r.evaluate_transit_delays(full, thresholds), r.evaluate_transit_delays(read, thresholds)
         assert got.alerts == expected.alerts and got.alerts
         assert got.judged == expected.judged == 15  # 14 lane x mode pairs of the on-time rows and LANE-NEW
@@ -451,6 +458,10 @@ def test_demand_surge_asset_reads_the_surge_days_and_the_latest_day_per_pair(tmp
             frames, _ = read_inputs(conn, spec, thresholds)
         read = frames["marts.traffic_sku_market_daily"]
         assert len(read) < len(full) / 2
+        # Only each pair's streak up to the latest day and its latest row: not the surge days
+        # before GAP's missing day, nor OLD's and EARLY's, whose streaks end before the latest day.
+        per_sku = read["sku"].value_counts()
+        assert (per_sku["SURGE"], per_sku["GAP"], per_sku["OLD"], per_sku["EARLY"]) == (8, 4, 1, 1)
         expected, got = r.evaluate_demand_surges(full, thresholds), r.evaluate_demand_surges(read, thresholds)
         assert got.alerts == expected.alerts and got.alerts
         assert got.judged == expected.judged == 44
