@@ -225,3 +225,11 @@ def test_rerun_of_a_day_is_idempotent_and_bad_row_blocks_forecast_and_alert(nigh
         assert dg.AssetKey(["marts", "selection_sku_market"]) not in materialized
     finally:
         restore_env(previous)
+
+
+def test_the_build_ran_in_the_runs_warm_dbt_process(nightly):
+    """The nightly's dbt build was handed to the dbt process started with the run (``lib/warm_dbt.py``)."""
+    run_id = nightly["result"].run_id
+    messages = [e.user_message for e in nightly["instance"].all_logs(run_id) if e.step_key == "dbt_models"]
+    assert any("warm dbt process" in m and "takes the command" in m for m in messages), messages[:20]
+    assert any("tradewinds-dbt build" in m for m in messages)

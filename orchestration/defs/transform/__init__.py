@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -200,6 +200,15 @@ def dbt_executable() -> str:
     return candidate
 
 
+def dbt_launcher() -> str:
+    """The dbt executable of the nightly's dbt resource: ``tradewinds-dbt`` (``lib/warm_dbt.py``),
+    which runs the command in the run's warm dbt process, or execs the installed dbt."""
+    from orchestration.lib.warm_dbt import launcher_path
+
+    dbt_executable()  # dbt must be installed (and its folder on PATH for dagster-dbt) all the same
+    return launcher_path()
+
+
 @lru_cache(maxsize=1)
 def dbt_project() -> DbtProject:
     """The one cached DbtProject, its manifest parsed from the project's current files (see
@@ -326,6 +335,14 @@ def prune_invocations(project_target: Path, keep: int) -> list[Path]:
     return folders[keep:]
 
 
+#: The warm dbt process of each nightly run in this process (``lib/warm_dbt.py``), until it takes
+#: the build; then in ``_HANDED_OVER`` until the run's resources are torn down.
+_WARM_DBT: dict[str, Any] = {}
+_HANDED_OVER: dict[str, Any] = {}
+#: The job whose runs start a warm dbt process (``orchestration.defs.jobs.NIGHTLY_JOB``).
+WARM_DBT_JOB = "nightly"
+
+
 class TradewindsDbtCliResource(DbtCliResource):
     """dagster-dbt's dbt resource, minus a ``dbt --version`` subprocess per run (2.6 s here).
 
@@ -347,6 +364,52 @@ class TradewindsDbtCliResource(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args: Any) -> None:
         return None
+
+    # The nightly run's dbt process is started with the run (``lib/warm_dbt.py``): it imports dbt
+    # while the ingest runs, and the build hands it its command through ``tradewinds-dbt`` (the
+    # executable of this resource). Only the nightly job (in-process executor: resources are set up
+    # once per run); other runs (a mart materialized from the UI) start dbt when they run it.
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        super().setup_for_execution(context)
+        run = context.run
+        if run is not None and run.job_name == WARM_DBT_JOB and run.run_id not in _WARM_DBT:
+            from orchestration.lib.warm_dbt import start
+
+            _WARM_DBT[run.run_id] = start()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.run
+        if run is not None:
+            for held in (_WARM_DBT, _HANDED_OVER):
+                warm = held.pop(run.run_id, None)
+                if warm is not None:
+                    warm.stop()
+        super().teardown_after_execution(context)
+
+    def cli(self, args: Sequence[str], **kwargs: Any) -> Any:  # type: ignore[override]
+        """dagster-dbt's ``cli``, handing the command to the run's warm dbt process when it has one."""
+        from orchestration.lib.warm_dbt import SOCKET_ENV
+
+        context = kwargs.get("context")
+        warm = _WARM_DBT.pop(context.run.run_id, None) if context is not None else None
+        if warm is None or warm.process.poll() is not None:
+            if warm is not None:
+                detail = warm.stderr_text().strip().splitlines()[-1:] or ["no output"]
+                context.log.warning(f"the warm dbt process had ended ({detail[0]}): dbt starts afresh")
+                warm.stop()
+            return super().cli(args, **kwargs)
+        context.log.info(
+            f"dbt: the run's warm dbt process (pid {warm.process.pid}, started with the run, its imports done "
+            "meanwhile) takes the command"
+        )
+        os.environ[SOCKET_ENV] = str(warm.socket_path)
+        try:
+            invocation = super().cli(args, **kwargs)  # dagster-dbt copies the environment here
+        finally:
+            del os.environ[SOCKET_ENV]
+        _HANDED_OVER[context.run.run_id] = warm  # its folder goes when the run's resources are torn down
+        return invocation
 
 
 def tests_left_to_gates(manifest: Mapping[str, Any]) -> list[str]:
@@ -427,7 +490,7 @@ def build_defs() -> dg.Definitions:
         assets=[dbt_models],
         resources={
             "dbt": TradewindsDbtCliResource(
-                project_dir=project, dbt_executable=dbt_executable(), target=get_settings().dbt.target
+                project_dir=project, dbt_executable=dbt_launcher(), target=get_settings().dbt.target
             )
         },
     )

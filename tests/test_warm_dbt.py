@@ -1,0 +1,103 @@
+"""The warm dbt process (``orchestration/lib/warm_dbt.py``) and ``tradewinds-dbt``, with the real dbt."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from orchestration.lib.warm_dbt import SOCKET_ENV, launcher_path, start, wait_until_listening
+
+DBT = str(Path(sys.executable).parent / "dbt")
+
+
+def run_launcher(args: list[str], socket_path: str | None, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != SOCKET_ENV}
+    if socket_path is not None:
+        env[SOCKET_ENV] = socket_path
+    return subprocess.run([launcher_path(), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_a_command_runs_in_the_warm_process_with_the_callers_output_and_exit_code(tmp_path: Path) -> None:
+    warm = start()
+    try:
+        assert wait_until_listening(warm), warm.stderr_text()
+        done = run_launcher(["--version"], str(warm.socket_path), tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"installed: {importlib.metadata.version('dbt-core')}" in done.stdout  # the caller's stdout
+        assert warm.process.wait(timeout=30) == 0  # it ran there, once, and ended
+    finally:
+        warm.stop()
+    assert not warm.folder.exists()
+
+    # A failing command: the same exit code and message as the installed dbt's, through the caller's pipes.
+    missing = tmp_path / "no-such-project"
+    cold = subprocess.run(
+        [DBT, "parse", "--project-dir", str(missing)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    warm = start()
+    try:
+        assert wait_until_listening(warm), warm.stderr_text()
+        done = run_launcher(["parse", "--project-dir", str(missing)], str(warm.socket_path), tmp_path)
+        assert warm.process.wait(timeout=30) == done.returncode
+    finally:
+        warm.stop()
+    assert cold.returncode != 0 and done.returncode == cold.returncode
+    assert str(missing) in done.stdout + done.stderr
+
+
+def test_without_a_warm_process_tradewinds_dbt_runs_the_installed_dbt(tmp_path: Path) -> None:
+    for socket_path in (None, str(tmp_path / "gone.sock")):
+        done = run_launcher(["--version"], socket_path, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"installed: {importlib.metadata.version('dbt-core')}" in done.stdout
+
+
+def test_a_warm_process_whose_run_ended_does_not_stay_behind(tmp_path: Path) -> None:
+    """The run's process died without stopping it (killed): the warm process notices and exits."""
+    code = (
+        "import time; from orchestration.lib.warm_dbt import start, wait_until_listening\n"
+        "w = start(); assert wait_until_listening(w); print(w.process.pid, w.folder, flush=True)\n"
+    )
+    parent = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    pid, folder = parent.stdout.split()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (_alive(int(pid)) or Path(folder).exists()):
+        time.sleep(0.1)
+    assert not _alive(int(pid)) and not Path(folder).exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited (nobody reaps it in this test)
+
+
+def test_the_warm_process_takes_the_callers_environment_and_folder(tmp_path: Path) -> None:
+    """dbt reads its project folder and profile from the caller's working directory and environment."""
+    from orchestration.defs.transform import DBT_PROJECT_DIR
+
+    warm = start()
+    try:
+        assert wait_until_listening(warm), warm.stderr_text()
+        env_target = tmp_path / "target"
+        env = {k: v for k, v in os.environ.items() if k != SOCKET_ENV}
+        env |= {SOCKET_ENV: str(warm.socket_path), "DBT_TARGET_PATH": str(env_target)}
+        env |= {"TRADEWINDS_WAREHOUSE": str(tmp_path / "w.duckdb")}
+        done = subprocess.run(
+            [launcher_path(), "--no-use-colors", "parse"],
+            env=env,
+            cwd=DBT_PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert (env_target / "manifest.json").is_file()  # DBT_TARGET_PATH of the caller, project of its folder
+    finally:
+        warm.stop()
