@@ -759,6 +759,20 @@ def test_good_mart_rows_pass(mart: str) -> None:
     assert outcome.success, outcome.summary()
 
 
+def test_frames_are_validated_without_gx_hashing_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GX's batch fingerprint (a hash of every row, which nothing reads) is not computed
+    (``validation.skip_batch_fingerprints``), for a failing frame as for a passing one."""
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    def refuse(frame: pd.DataFrame) -> str:
+        raise AssertionError(f"GX hashed a {len(frame)}-row frame")
+
+    monkeypatch.setattr(pandas_execution_engine, "hash_pandas_dataframe", refuse)
+    assert validate_frame("raw_orders", raw_frame("orders")).success
+    bad = raw_frame("orders").assign(quantity=-1)
+    assert not validate_frame("raw_orders", bad).success
+
+
 def test_empty_frame_passes() -> None:
     assert validate_frame("raw_orders", raw_frame("orders", [])).success
 
