@@ -2079,3 +2079,16 @@ def test_failing_mart_gate_on_dbt_assets_stops_the_forecast(sample_env: Path, mo
     assert dg.AssetKey(["forecast", "demand_forecast"]) not in materialized
     assert dg.AssetKey(["alerts", "freight_spike_alerts"]) in materialized
     assert not result.success
+
+
+def test_mart_models_read_with_libyaml_are_those_of_the_pure_python_loader() -> None:
+    """``suites.mart_models`` parses the marts' YAML with libyaml's safe loader: the same documents."""
+    import yaml
+
+    from orchestration.defs.quality.suites import MARTS_DIR, mart_models
+
+    expected: dict = {}
+    for path in sorted(MARTS_DIR.glob("*/*.yml")):
+        for model in (yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader) or {}).get("models") or []:
+            expected[model["name"]] = model
+    assert mart_models() == dict(sorted(expected.items())) and len(expected) >= 12

@@ -80,12 +80,17 @@ MARTS_DIR = PROJECT_ROOT / "dbt_project" / "models" / "marts"
 
 
 def mart_models() -> dict[str, dict[str, Any]]:
-    """Every mart documented under ``MARTS_DIR``: name -> its model entry of the YAML file."""
+    """Every mart documented under ``MARTS_DIR``: name -> its model entry of the YAML file.
+
+    Read with libyaml's safe loader where PyYAML has it (the same documents, ~10x faster: this
+    runs when the definitions are imported, and the pure-Python loader took ~0.45 s of every
+    process start for the 12 files)."""
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     models: dict[str, dict[str, Any]] = {}
     for path in sorted(MARTS_DIR.glob("*/*.yml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}  # noqa: S506 (a safe loader)
         for model in doc.get("models") or []:
             models[model["name"]] = model
     return dict(sorted(models.items()))
