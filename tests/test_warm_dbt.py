@@ -14,11 +14,13 @@ from orchestration.lib.warm_dbt import SOCKET_ENV, launcher_path, start, wait_un
 DBT = str(Path(sys.executable).parent / "dbt")
 
 
-def run_launcher(args: list[str], socket_path: str | None, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != SOCKET_ENV}
+def run_launcher(
+    args: list[str], socket_path: str | None, cwd: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != SOCKET_ENV} | (extra_env or {})
     if socket_path is not None:
         env[SOCKET_ENV] = socket_path
-    return subprocess.run([launcher_path(), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run([launcher_path(), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def test_a_command_runs_in_the_warm_process_with_the_callers_output_and_exit_code(tmp_path: Path) -> None:
@@ -86,17 +88,8 @@ def test_the_warm_process_takes_the_callers_environment_and_folder(tmp_path: Pat
     try:
         assert wait_until_listening(warm), warm.stderr_text()
         env_target = tmp_path / "target"
-        env = {k: v for k, v in os.environ.items() if k != SOCKET_ENV}
-        env |= {SOCKET_ENV: str(warm.socket_path), "DBT_TARGET_PATH": str(env_target)}
-        env |= {"TRADEWINDS_WAREHOUSE": str(tmp_path / "w.duckdb")}
-        done = subprocess.run(
-            [launcher_path(), "--no-use-colors", "parse"],
-            env=env,
-            cwd=DBT_PROJECT_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        extra = {"DBT_TARGET_PATH": str(env_target), "TRADEWINDS_WAREHOUSE": str(tmp_path / "w.duckdb")}
+        done = run_launcher(["--no-use-colors", "parse"], str(warm.socket_path), DBT_PROJECT_DIR, extra)
         assert done.returncode == 0, done.stdout + done.stderr
         assert (env_target / "manifest.json").is_file()  # DBT_TARGET_PATH of the caller, project of its folder
     finally:

@@ -44,6 +44,8 @@ class WarmDbt:
     process: subprocess.Popen
     socket_path: Path
     folder: Path
+    #: Whether a command was handed to it (it serves one).
+    taken: bool = False
 
     def stop(self) -> None:
         """End the process if it is still waiting (nothing was handed to it) and remove its folder."""
@@ -171,8 +173,9 @@ def launch() -> None:
             conn.close()  # not started, or gone: run dbt here instead
         else:
             sys.exit(_delegate(conn))
-    dbt = Path(sys.executable).parent / "dbt"
-    os.execv(str(dbt), [str(dbt), *sys.argv[1:]])
+    # The dbt the resource ran before (``transform.dbt_executable``): from PATH, else beside this interpreter.
+    dbt = shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
+    os.execv(dbt, [dbt, *sys.argv[1:]])
 
 
 def _delegate(conn: socket.socket) -> int:

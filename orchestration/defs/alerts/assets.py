@@ -235,8 +235,8 @@ ALERT_SPECS: tuple[AlertAssetSpec, ...] = (
                 f"INTERVAL {SURGE_READ_DAYS} DAY "
                 "WINDOW pair AS (PARTITION BY sku, destination_country ORDER BY traffic_date DESC) "
                 "QUALIFY row_number() OVER pair = 1 OR ("
-                "bool_and(coalesce(add_to_cart_rate > {t.add_to_cart_surge_rate}, false)) OVER (PARTITION BY sku, "
-                "destination_country ORDER BY traffic_date DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) "
+                "bool_and(coalesce(add_to_cart_rate > {t.add_to_cart_surge_rate}, false)) "
+                "OVER (pair ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) "
                 "AND date_diff('day', traffic_date, (SELECT max(traffic_date) FROM {table})) = row_number() OVER pair - 1) "
                 "ORDER BY sku, destination_country, traffic_date",
             ),

@@ -335,10 +335,9 @@ def prune_invocations(project_target: Path, keep: int) -> list[Path]:
     return folders[keep:]
 
 
-#: The warm dbt process of each nightly run in this process (``lib/warm_dbt.py``), until it takes
-#: the build; then in ``_HANDED_OVER`` until the run's resources are torn down.
+#: The warm dbt process of each nightly run in this process (``lib/warm_dbt.py``), until the run's
+#: resources are torn down (``WarmDbt.taken`` once it has a command).
 _WARM_DBT: dict[str, Any] = {}
-_HANDED_OVER: dict[str, Any] = {}
 #: The job whose runs start a warm dbt process (``orchestration.defs.jobs.NIGHTLY_JOB``).
 WARM_DBT_JOB = "nightly"
 
@@ -380,11 +379,9 @@ class TradewindsDbtCliResource(DbtCliResource):
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         run = context.run
-        if run is not None:
-            for held in (_WARM_DBT, _HANDED_OVER):
-                warm = held.pop(run.run_id, None)
-                if warm is not None:
-                    warm.stop()
+        warm = _WARM_DBT.pop(run.run_id, None) if run is not None else None
+        if warm is not None:
+            warm.stop()
         super().teardown_after_execution(context)
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> Any:  # type: ignore[override]
@@ -392,24 +389,22 @@ class TradewindsDbtCliResource(DbtCliResource):
         from orchestration.lib.warm_dbt import SOCKET_ENV
 
         context = kwargs.get("context")
-        warm = _WARM_DBT.pop(context.run.run_id, None) if context is not None else None
-        if warm is None or warm.process.poll() is not None:
-            if warm is not None:
+        warm = _WARM_DBT.get(context.run.run_id) if context is not None else None
+        if warm is None or warm.taken or warm.process.poll() is not None:
+            if warm is not None and not warm.taken:
                 detail = warm.stderr_text().strip().splitlines()[-1:] or ["no output"]
                 context.log.warning(f"the warm dbt process had ended ({detail[0]}): dbt starts afresh")
-                warm.stop()
             return super().cli(args, **kwargs)
         context.log.info(
             f"dbt: the run's warm dbt process (pid {warm.process.pid}, started with the run, its imports done "
             "meanwhile) takes the command"
         )
+        warm.taken = True
         os.environ[SOCKET_ENV] = str(warm.socket_path)
         try:
-            invocation = super().cli(args, **kwargs)  # dagster-dbt copies the environment here
+            return super().cli(args, **kwargs)  # dagster-dbt copies the environment here
         finally:
             del os.environ[SOCKET_ENV]
-        _HANDED_OVER[context.run.run_id] = warm  # its folder goes when the run's resources are torn down
-        return invocation
 
 
 def tests_left_to_gates(manifest: Mapping[str, Any]) -> list[str]:
