@@ -30,9 +30,23 @@ competitors as (
 
 ),
 
+as_of_dates as (
+
+    select distinct as_of_date from sku_markets
+
+),
+
+-- Only the FX rate spans that reach into the snapshot window (a few per currency, not the
+-- ~2,000 of the whole history): the range join below then has little to compare.
 fx_rates as (
 
-    select * from {{ ref('int_fx_rates_spanned') }}
+    select fx_spans.*
+    from {{ ref('int_fx_rates_spanned') }} as fx_spans
+    inner join as_of_dates
+        on
+            fx_spans.valid_to is null
+            or fx_spans.valid_to
+            > {{ days_before('as_of_dates.as_of_date', var('competitor_snapshot_max_age_days', 14) | int) }}
 
 ),
 

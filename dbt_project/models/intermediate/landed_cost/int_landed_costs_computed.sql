@@ -59,14 +59,26 @@ catalog as (
 
 ),
 
+as_of_dates as (
+
+    select distinct as_of_date from sku_markets
+
+),
+
+-- The FX rate of each currency in force on the as-of date (one row per currency and as-of
+-- date): the joins below are then plain equi-joins instead of a range join of every row
+-- against every rate span of its currency (~2,000 spans per currency over the history).
 fx_rates as (
 
     select
-        currency,
-        valid_from,
-        valid_to,
-        units_per_usd
-    from {{ ref('int_fx_rates_spanned') }}
+        fx_spans.currency,
+        as_of_dates.as_of_date,
+        fx_spans.units_per_usd
+    from {{ ref('int_fx_rates_spanned') }} as fx_spans
+    inner join as_of_dates
+        on
+            as_of_dates.as_of_date >= fx_spans.valid_from
+            and (fx_spans.valid_to is null or as_of_dates.as_of_date < fx_spans.valid_to)
 
 ),
 
@@ -170,8 +182,7 @@ costed as (
     left join fx_rates
         on
             catalog.cost_currency = fx_rates.currency
-            and sku_markets.as_of_date >= fx_rates.valid_from
-            and (fx_rates.valid_to is null or sku_markets.as_of_date < fx_rates.valid_to)
+            and sku_markets.as_of_date = fx_rates.as_of_date
 
 ),
 
@@ -301,8 +312,7 @@ duty_candidates as (
     left join fx_rates
         on
             duty_rates.specific_currency = fx_rates.currency
-            and shipped.as_of_date >= fx_rates.valid_from
-            and (fx_rates.valid_to is null or shipped.as_of_date < fx_rates.valid_to)
+            and shipped.as_of_date = fx_rates.as_of_date
 
 ),
 
