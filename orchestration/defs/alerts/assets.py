@@ -27,6 +27,7 @@ from orchestration.defs.alerts.lifecycle import RuleRunSummary, process_rule_run
 from orchestration.defs.alerts.notifiers import utc_now, validate_routing
 from orchestration.defs.alerts.store import ALERT_EVENTS, ALERT_EVENTS_COLUMNS
 from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, column_schema_metadata, daily_product_freshness
+from orchestration.lib.frames import fetch_frame
 from orchestration.lib.settings import Settings, Thresholds, get_settings
 from orchestration.lib.warehouse import WarehouseResource
 
@@ -93,7 +94,7 @@ def read_inputs(
             if item.required:
                 missing.append(item.table)
             continue
-        frames[item.table] = conn.execute(item.query(thresholds)).df()
+        frames[item.table] = fetch_frame(conn, item.query(thresholds))
     return frames, missing
 
 

@@ -57,6 +57,7 @@ from orchestration.defs.forecast.tables import (
     replace_tables,
 )
 from orchestration.lib.catalog import OWNERS, WAREHOUSE_POOL, column_schema_metadata, daily_product_freshness
+from orchestration.lib.frames import fetch_frame
 from orchestration.lib.settings import ForecastSettings, get_settings
 from orchestration.lib.warehouse import WarehouseResource
 
@@ -126,7 +127,8 @@ def load_histories(
     wanted = pd.DataFrame(series, columns=["sku", "destination_country"])
     conn.register("_wanted_series", wanted)
     try:
-        frame = conn.execute(
+        frame = fetch_frame(
+            conn,
             f"""
             SELECT d.sku, d.destination_country, d.order_date AS ds, d.units AS y
             FROM {DEMAND_MART} d
@@ -135,7 +137,7 @@ def load_histories(
             ORDER BY d.sku, d.destination_country, d.order_date
             """,
             [since, since],
-        ).df()
+        )
     finally:
         conn.unregister("_wanted_series")
     out: dict[tuple[str, str], pd.DataFrame] = {key: frame.iloc[0:0][["ds", "y"]] for key in series}
@@ -183,7 +185,8 @@ def load_category_histories(
     conn.register("_sku_categories", mapping)
     conn.register("_excluded_series", excluded)
     try:
-        frame = conn.execute(
+        frame = fetch_frame(
+            conn,
             f"""
             SELECT
                 coalesce(c.category, '{UNCATEGORISED}') AS category,
@@ -198,7 +201,7 @@ def load_category_histories(
             ORDER BY category, destination_country, ds
             """,
             [since, since],
-        ).df()
+        )
         counts = conn.execute(
             f"""
             SELECT coalesce(c.category, '{UNCATEGORISED}') AS category, d.destination_country,
@@ -224,14 +227,15 @@ def load_category_histories(
 
 def load_lane_rates(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Weekly USD rates of every lane x mode, oldest first."""
-    return conn.execute(
+    return fetch_frame(
+        conn,
         f"""
         SELECT lane_id, mode, origin_country, destination_country, rate_unit, rate_week, rate_usd
         FROM {LANE_MART}
         WHERE rate_usd IS NOT NULL
         ORDER BY lane_id, mode, rate_week
-        """
-    ).df()
+        """,
+    )
 
 
 def weekly_gap_free(rates: pd.DataFrame) -> pd.DataFrame:

@@ -507,29 +507,27 @@ def validate_query(
     """
     import pandas as pd
 
+    from orchestration.lib.frames import fetch_frame, iter_frames
+
     params = params or []
     validated_at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     total = conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
     if total <= chunk_rows and row_filter is None:
-        frame = conn.execute(sql, params).df()
+        frame = fetch_frame(conn, sql, params)
         outcome = validate_frame(suite_name, frame, now=validated_at, parameters=parameters)
         return outcome, (frame.head(preview_rows) if preview_rows else None)
     started = time.perf_counter()
     duplicates = _duplicate_rows(suite_name, conn, sql, params, row_filter, day_column)
     aggregates, chunk_parameters = _aggregate_failures(suite_name, conn, sql, params, total, parameters or {})
-    cursor = conn.execute(f"SELECT * FROM ({sql}) WHERE {row_filter}" if row_filter else sql, params)
-    vectors = max(1, chunk_rows // 2048)  # DuckDB hands out 2,048-row vectors
+    selected = f"SELECT * FROM ({sql}) WHERE {row_filter}" if row_filter else sql
     outcomes: list[SuiteOutcome] = []
     preview = None
-    while True:
-        chunk = cursor.fetch_df_chunk(vectors)
-        if chunk is None or len(chunk) == 0:
-            break
+    for chunk in iter_frames(conn, selected, params, max(1, chunk_rows)):
         if preview is None and preview_rows:
             preview = chunk.head(preview_rows).copy()
         outcomes.append(validate_frame(suite_name, chunk, now=validated_at, parameters=chunk_parameters))
     if not outcomes:  # nothing selected: the suite still runs (on no rows) so its expectations are counted
-        empty = conn.execute(f"SELECT * FROM ({sql}) LIMIT 0", params).df()
+        empty = fetch_frame(conn, f"SELECT * FROM ({sql}) LIMIT 0", params)
         outcomes.append(validate_frame(suite_name, empty, now=validated_at, parameters=chunk_parameters))
     if preview is None and preview_rows:
         preview = pd.DataFrame()
