@@ -910,3 +910,50 @@ def test_the_test_window_works_on_a_state_parsed_before_the_override_existed(bui
     # The traffic model's relationships tests (dbt shortens their long names to a hash).
     sqls = [p.read_text() for p in compiled.rglob("relationships_stg_platform__tr_*.sql")]
     assert sqls and all("traffic_date between cast('2030-01-05' as date)" in sql for sql in sqls)
+
+
+def test_a_new_nights_days_reparse_no_model(built: Path, tmp_path: Path) -> None:
+    """The nightly passes the days in TRADEWINDS_DBT_MIN_DATE/MAX_DATE and TRADEWINDS_DBT_WINDOWED=1.
+    Only the flag is read while dbt parses (the models' configs), the days only when a model runs:
+    partial parsing then re-parses no file when the days move on (it re-parsed the six incremental
+    models every night, ~0.45 s), and the compiled SQL still filters on the new night's days."""
+    project = tmp_path / "project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built, warehouse)
+    env = {**os.environ, "TRADEWINDS_WAREHOUSE": str(warehouse), "TRADEWINDS_DBT_THREADS": "2"}
+    common = ["--project-dir", str(project), "--profiles-dir", str(project), "--target-path", str(project / "target")]
+
+    def dbt(*args: str, day: str) -> str:
+        window = {"TRADEWINDS_DBT_MIN_DATE": day, "TRADEWINDS_DBT_MAX_DATE": day, "TRADEWINDS_DBT_WINDOWED": "1"}
+        done = subprocess.run(
+            [str(DBT_EXECUTABLE), "--debug", *args, *common],
+            env={**env, **window},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=project,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        return done.stdout
+
+    dbt("parse", day="2024-06-29")
+    out = dbt("compile", "--select", "int_order_lines_converted", "int_tickets_measured", day="2024-06-30")
+    assert "0 files deleted, 0 files added, 0 files changed" in out, out[-3000:]
+    assert "Partial parsing: updated file" not in out
+    compiled = {p.name: p.read_text() for p in (project / "target" / "compiled").rglob("*.sql")}
+    assert "order_date between cast(" in compiled["int_order_lines_converted.sql"]
+    assert "cast('2024-06-30' as date)" in compiled["int_order_lines_converted.sql"]
+    assert "2024-06-29" not in compiled["int_order_lines_converted.sql"]
+    assert "cast('2024-06-30' as date)" in compiled["int_tickets_measured.sql"]
+
+
+def test_the_windowed_flag_without_days_is_an_error(built: Path, tmp_path: Path) -> None:
+    """TRADEWINDS_DBT_WINDOWED=1 tells the configs there is a window: without the days an
+    incremental model would merge the whole history instead, so the build stops and says why."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built, warehouse)
+    with mock.patch.dict(os.environ, {"TRADEWINDS_DBT_WINDOWED": "1", "TRADEWINDS_DBT_MIN_DATE": ""}):
+        result = run_dbt(["compile", "--select", "int_order_lines_converted"], warehouse, tmp_path)
+    assert result.returncode != 0
+    assert "TRADEWINDS_DBT_WINDOWED is set without TRADEWINDS_DBT_MIN_DATE" in result.stdout, result.stdout[-3000:]

@@ -108,9 +108,14 @@ def test_dbt_build_gets_the_run_window_and_skips_unit_tests():
     assert window_env(("2025-06-29", "2025-06-30")) == {
         "TRADEWINDS_DBT_MIN_DATE": "2025-06-29",
         "TRADEWINDS_DBT_MAX_DATE": "2025-06-30",
+        "TRADEWINDS_DBT_WINDOWED": "1",
     }
-    # No window: both cleared, so a window of an earlier run in this process never leaks.
-    assert window_env(None) == {"TRADEWINDS_DBT_MIN_DATE": "", "TRADEWINDS_DBT_MAX_DATE": ""}
+    # No window: all cleared, so a window of an earlier run in this process never leaks.
+    assert window_env(None) == {
+        "TRADEWINDS_DBT_MIN_DATE": "",
+        "TRADEWINDS_DBT_MAX_DATE": "",
+        "TRADEWINDS_DBT_WINDOWED": "",
+    }
     args = build_dbt_args(Settings())
     assert args[args.index("--exclude-resource-type") + 1] == "unit_test"
 

@@ -3,9 +3,14 @@
     and `max_date` (YYYY-MM-DD; `max_date` defaults to `min_date`) or, as the nightly passes
     it, the environment variables TRADEWINDS_DBT_MIN_DATE / TRADEWINDS_DBT_MAX_DATE (a var
     that changes every night would make dbt re-parse the whole project every night; a changed
-    environment variable re-parses only the files that read it). Without a window a build is
-    a full rebuild (`window_full_refresh()`), so a plain `dbt build` always recomputes
-    everything from the raw tables.
+    environment variable re-parses only the files that read it while being parsed). Without a
+    window a build is a full rebuild (`window_full_refresh()`), so a plain `dbt build` always
+    recomputes everything from the raw tables.
+
+    The days are read only when a model runs (`is_incremental()` is false while parsing), never
+    while parsing: the models' configs learn that there is a window from
+    TRADEWINDS_DBT_WINDOWED (the nightly sets it to 1 with the days), which stays the same from
+    one night to the next, so a new night re-parses nothing.
 #}
 
 {% macro partition_window() -%}
@@ -13,6 +18,9 @@
     {%- set min_date = var('min_date', none) or env_var('TRADEWINDS_DBT_MIN_DATE', '') -%}
     {%- set max_date = var('max_date', none) or env_var('TRADEWINDS_DBT_MAX_DATE', '') -%}
     {%- if min_date in (none, '') -%}
+        {%- if env_var('TRADEWINDS_DBT_WINDOWED', '') -%}
+            {{ exceptions.raise_compiler_error("TRADEWINDS_DBT_WINDOWED is set without TRADEWINDS_DBT_MIN_DATE: set both, or neither for a full build") }}
+        {%- endif -%}
         {%- if max_date not in (none, '') -%}
             {{ exceptions.raise_compiler_error("var max_date is set without min_date: pass both (YYYY-MM-DD)") }}
         {%- endif -%}
@@ -27,8 +35,14 @@
     {{ return({'min_date': min_date | string, 'max_date': max_date | string}) }}
 {%- endmacro %}
 
-{# Config value for `full_refresh`: true (always rebuild) without a window, else none (dbt decides). #}
+{#
+    Config value for `full_refresh`: true (always rebuild) without a window, else none (dbt
+    decides). Read while parsing: TRADEWINDS_DBT_WINDOWED answers without the days.
+#}
 {% macro window_full_refresh() -%}
+    {%- if env_var('TRADEWINDS_DBT_WINDOWED', '') -%}
+        {{ return(none) }}
+    {%- endif -%}
     {{ return(none if partition_window() else true) }}
 {%- endmacro %}
 
@@ -38,8 +52,9 @@
     (tickets); `true` in a full build.
 #}
 {% macro window_predicate(date_column, lookback_days=0) -%}
-    {%- set window = partition_window() -%}
-    {%- if is_incremental() and window -%}
+    {#- is_incremental() first: false while parsing, when the days must not be read -#}
+    {%- set window = partition_window() if is_incremental() else none -%}
+    {%- if window -%}
         {{ date_column }} between {{ days_before("cast('" ~ window.min_date ~ "' as date)", lookback_days) }}
         and cast('{{ window.max_date }}' as date)
     {%- else -%}

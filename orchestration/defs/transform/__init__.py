@@ -157,9 +157,15 @@ def window_env(window: tuple[str, str] | None) -> dict[str, str]:
     """The run's day range for dbt (``macros/partition_window.sql``): the incremental models
     recompute only those days; empty values (no window) rebuild them in full. Environment
     variables rather than ``--vars``: a var changing every night would make dbt re-parse the
-    whole project every night."""
+    whole project every night. ``TRADEWINDS_DBT_WINDOWED`` (1 with a window) is what the
+    models' configs read while dbt parses them; the days are read only when they run, so a
+    new night's days re-parse nothing."""
     start, end = window or ("", "")
-    return {"TRADEWINDS_DBT_MIN_DATE": start, "TRADEWINDS_DBT_MAX_DATE": end}
+    return {
+        "TRADEWINDS_DBT_MIN_DATE": start,
+        "TRADEWINDS_DBT_MAX_DATE": end,
+        "TRADEWINDS_DBT_WINDOWED": "1" if window else "",
+    }
 
 
 def dbt_environment(settings: Settings, warehouse: WarehouseResource, window: tuple[str, str] | None) -> dict[str, str]:

@@ -60,7 +60,7 @@ BUILT = ("model", "seed", "snapshot")
 #: Schemas whose models are always built (see the module docstring).
 ALWAYS_BUILT_SCHEMAS = ("marts",)
 #: The run's day window: part of a model's signature when its code reads it, never of a test's.
-WINDOW_ENV = ("TRADEWINDS_DBT_MIN_DATE", "TRADEWINDS_DBT_MAX_DATE")
+WINDOW_ENV = ("TRADEWINDS_DBT_MIN_DATE", "TRADEWINDS_DBT_MAX_DATE", "TRADEWINDS_DBT_WINDOWED")
 #: Folders of the dbt project that are not its code.
 NOT_PROJECT_FILES = ("target", "logs")
 #: The files that make what dbt builds (a README or a docs page does not).
