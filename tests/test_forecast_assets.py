@@ -376,3 +376,55 @@ def test_forecast_plot_panels_fit_the_figure_without_overlapping(count: int) -> 
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     columns = min(2, count)
     assert (width, height) == (round(PANEL_WIDTH_IN * columns * 60), round(PANEL_HEIGHT_IN * -(-count // columns) * 60))
+
+
+def test_demand_frames_repeat_each_series_values_over_its_own_days() -> None:
+    """The tables' rows are gathered column by column over the series: every row must carry its
+    own series' SKU, rank, market and verdict, whatever the other series' horizons."""
+    from orchestration.defs.forecast.engine import SeriesResult
+    from orchestration.defs.forecast.tables import CATEGORY_COLUMNS, METRICS_COLUMNS, DemandSeries, demand_frames
+
+    def result(series_id: str, days: int, start: str, model: str, beat: bool | None) -> SeriesResult:
+        ds = pd.date_range(start, periods=days, freq="D")
+        y = np.arange(days, dtype=float)
+        return SeriesResult(
+            series_id=series_id,
+            granularity="daily",
+            candidate_model="prophet",
+            model=model,
+            beat_baseline=beat,
+            decision=f"decision {series_id}",
+            forecast=pd.DataFrame({"ds": ds, "yhat": y, "yhat_lower": y - 1, "yhat_upper": y + 1}),
+            metrics=[
+                {"origin_date": dt.date(2025, 1, 1), "model": model, "n_points": 90, "mae": 1.0, "mase": 0.5}
+                | {"smape_pct": 10.0, "interval_coverage": 0.8}
+            ],
+            summary={"backtest_origins": 2, "prophet_mase": 0.5 if beat else float("nan")},
+            backtested_through=dt.date(2025, 6, 30),
+        )
+
+    results = [
+        result("S1|DE", 3, "2025-07-01", "prophet", True),
+        result("apparel|DE", 2, "2025-07-01", "seasonal_naive", None),
+        result("S2|FR", 4, "2025-07-01", "seasonal_naive", False),
+    ]
+    meta = [
+        DemandSeries("sku", "S1", "home", "DE", 1),
+        DemandSeries("category", None, "apparel", "DE", 0, skus=7),
+        DemandSeries("sku", "S2", "toys", "FR", 2),
+    ]
+    generated = dt.datetime(2025, 7, 1, 2)
+    sku_rows, category_rows, metrics = demand_frames(results, meta, dt.date(2025, 6, 30), generated)
+    assert list(sku_rows.columns) == list(DEMAND_COLUMNS) and list(category_rows.columns) == list(CATEGORY_COLUMNS)
+    assert list(metrics.columns) == list(METRICS_COLUMNS) and len(metrics) == 3
+    assert sku_rows["sku"].tolist() == ["S1"] * 3 + ["S2"] * 4
+    assert sku_rows["revenue_rank"].tolist() == [1] * 3 + [2] * 4
+    assert sku_rows["destination_country"].tolist() == ["DE"] * 3 + ["FR"] * 4
+    assert sku_rows["is_trusted"].tolist() == [True] * 3 + [False] * 4
+    assert sku_rows["decision"].tolist() == ["decision S1|DE"] * 3 + ["decision S2|FR"] * 4
+    assert sku_rows["yhat_units"].tolist() == [0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 3.0]
+    assert sku_rows["forecast_date"].tolist()[2:4] == [dt.date(2025, 7, 3), dt.date(2025, 7, 1)]
+    assert category_rows["category"].tolist() == ["apparel"] * 2 and category_rows["skus"].tolist() == [7, 7]
+    assert category_rows["beat_baseline"].tolist() == [None, None]
+    empty = demand_frames([], [], dt.date(2025, 6, 30), generated)
+    assert [len(f) for f in empty] == [0, 0, 0] and list(empty[0].columns) == list(DEMAND_COLUMNS)

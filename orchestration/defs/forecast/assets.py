@@ -202,14 +202,16 @@ def load_category_histories(
             """,
             [since, since],
         )
+        # The SKUs per category x market: the distinct SKU x market pairs first (45k at SF 10),
+        # then the joins, instead of joining every daily row (5.4M) to count them (0.08 s, was 0.35 s).
         counts = conn.execute(
             f"""
-            SELECT coalesce(c.category, '{UNCATEGORISED}') AS category, d.destination_country,
-                   count(DISTINCT d.sku) AS skus
-            FROM {DEMAND_MART} d
+            SELECT coalesce(c.category, '{UNCATEGORISED}') AS category, p.destination_country, count(*) AS skus
+            FROM (
+                SELECT DISTINCT sku, destination_country FROM {DEMAND_MART} WHERE ? IS NULL OR order_date >= ?
+            ) p
             LEFT JOIN _sku_categories c USING (sku)
             ANTI JOIN _excluded_series e USING (sku, destination_country)
-            WHERE ? IS NULL OR d.order_date >= ?
             GROUP BY ALL
             """,
             [since, since],

@@ -10,6 +10,7 @@
 """
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -169,15 +170,19 @@ def demand_frames(
     as_of: dt.date,
     generated_at: dt.datetime,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Rows of the SKU forecast, category forecast and backtest metrics tables."""
-    sku_frames, category_frames, metric_rows = [], [], []
+    """Rows of the SKU forecast, category forecast and backtest metrics tables.
+
+    Each table's columns are gathered over all series and made into one frame (a frame per
+    series and a concat cost ~3 ms a series: 0.7 s for the 220 series of SF 10); a series'
+    scalar values (its verdict, SKU, market) are repeated over its forecast days.
+    """
+    sku: dict[str, list[Any]] = defaultdict(list)
+    category: dict[str, list[Any]] = defaultdict(list)
+    metric_rows = []
     for result, series in zip(results, meta, strict=True):
         fc = result.forecast
-        common = {
-            "forecast_date": fc["ds"].dt.date.to_numpy(),
-            "yhat_units": fc["yhat"].astype(float).to_numpy(),
-            "yhat_lower_units": fc["yhat_lower"].astype(float).to_numpy(),
-            "yhat_upper_units": fc["yhat_upper"].astype(float).to_numpy(),
+        n = len(fc)
+        scalars = {
             "model": result.model,
             "trained_through": as_of,
             "generated_at": generated_at,
@@ -186,9 +191,20 @@ def demand_frames(
             **verdict(result),
         }
         if series.level == "sku":
-            sku_frames.append(pd.DataFrame({"sku": series.sku, "revenue_rank": series.rank, **common}))
+            columns = sku
+            scalars = {"sku": series.sku, "revenue_rank": series.rank, **scalars}
         else:
-            category_frames.append(pd.DataFrame({"skus": series.skus, **common}))
+            columns = category
+            scalars = {"skus": series.skus, **scalars}
+        columns["forecast_date"].append(fc["ds"].dt.date.to_numpy())
+        for name, source in (
+            ("yhat_units", "yhat"),
+            ("yhat_lower_units", "yhat_lower"),
+            ("yhat_upper_units", "yhat_upper"),
+        ):
+            columns[name].append(fc[source].astype(float).to_numpy())
+        for name, value in scalars.items():
+            columns[name].append([value] * n)
         for row in result.metrics:
             metric_rows.append(
                 {
@@ -204,11 +220,21 @@ def demand_frames(
                     "generated_at": generated_at,
                 }
             )
-    sku_rows = _typed(pd.concat(sku_frames, ignore_index=True) if sku_frames else pd.DataFrame(), DEMAND_COLUMNS)
-    category_rows = _typed(
-        pd.concat(category_frames, ignore_index=True) if category_frames else pd.DataFrame(), CATEGORY_COLUMNS
-    )
+    sku_rows = _typed(_columns_frame(sku), DEMAND_COLUMNS)
+    category_rows = _typed(_columns_frame(category), CATEGORY_COLUMNS)
     return sku_rows, category_rows, _typed(pd.DataFrame(metric_rows), METRICS_COLUMNS)
+
+
+def _columns_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """One frame of columns gathered in parts (arrays or lists per series)."""
+    if not columns:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            name: np.concatenate(parts) if isinstance(parts[0], np.ndarray) else [v for part in parts for v in part]
+            for name, parts in columns.items()
+        }
+    )
 
 
 def freight_frames(
