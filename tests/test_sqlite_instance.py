@@ -27,6 +27,9 @@ SCRIPT = textwrap.dedent(
     import dagster as dg
     import sqlalchemy as sa
 
+    engines = []  # every engine Dagster connects through (kept referenced: ids stay distinct)
+    sa.event.listen(sa.engine.Engine, "engine_connect", lambda conn: engines.append(conn.engine))
+
     @dg.op
     def noop():
         return 1
@@ -56,8 +59,9 @@ SCRIPT = textwrap.dedent(
     inside = sa.create_engine(f"sqlite:///{home / 'inside.db'}")
     outside = sa.create_engine(f"sqlite:///{home.parent / 'outside.db'}")
     sync = [e.connect().exec_driver_sql("PRAGMA synchronous").scalar() for e in (inside, outside)]
+    dagster_engines = len({id(e) for e in engines if str(home) in str(e.url) and "side.db" not in str(e.url)})
     print(json.dumps({"per_event": per_event, "wal": wal_between_events, "seen": seen, "sync": sync,
-                      "shard": str(shard), "run_id": run.run_id}))
+                      "shard": str(shard), "run_id": run.run_id, "engines": dagster_engines}))
     """
 )
 
@@ -88,3 +92,12 @@ def test_kept_open_an_event_writes_a_fraction_of_the_bytes(tmp_path: Path) -> No
     assert plain["seen"] == kept["seen"] == 40
     # 39 KB against 107 KB here; on the 65 MB index of an SF 10 instance 32 KB against 380 KB.
     assert kept["per_event"] * 2 < plain["per_event"], (kept, plain)
+
+
+def test_kept_open_dagster_reuses_one_engine_per_file(tmp_path: Path) -> None:
+    """Dagster's SQLite storages create an engine per connection (and with it a new compiled-statement
+    cache); under keep_history_open they get the one made before for the same file."""
+    kept, plain = _run(tmp_path, "keep"), _run(tmp_path, "plain")
+    assert plain["engines"] > 40  # one or more per event
+    assert kept["engines"] <= 4, kept  # the run's file, the index, runs.db, schedules.db
+    assert kept["seen"] == plain["seen"] == 40
