@@ -877,6 +877,21 @@ def test_a_windowed_build_tests_the_windows_days_and_keys_across_days(built: Pat
     assert {unique_test, sku_test} <= failing(None)  # no window: every row
 
 
+def dbt_in_copy(project: Path, warehouse: Path, *args: str, **extra_env: str) -> str:
+    """dbt on a copy of the project (its own target folder) against ``warehouse``; its output, once it succeeded."""
+    done = subprocess.run(
+        [str(DBT_EXECUTABLE), *args, "--project-dir", str(project), "--profiles-dir", str(project)]
+        + ["--target-path", str(project / "target")],
+        env={**os.environ, "TRADEWINDS_WAREHOUSE": str(warehouse), "TRADEWINDS_DBT_THREADS": "2", **extra_env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=project,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    return done.stdout
+
+
 def test_the_test_window_works_on_a_state_parsed_before_the_override_existed(built: Path, tmp_path: Path) -> None:
     """dbt compiles a generic test with the macros its node recorded when parsed; a partial-parse
     state from before macros/get_where_subquery.sql existed records none of the project's, so
@@ -886,25 +901,10 @@ def test_the_test_window_works_on_a_state_parsed_before_the_override_existed(bui
     override = project / "macros" / "get_where_subquery.sql"
     text = override.read_text()
     override.unlink()
-    env = {**os.environ, "TRADEWINDS_WAREHOUSE": str(built), "TRADEWINDS_DBT_THREADS": "2"}
-    common = ["--project-dir", str(project), "--profiles-dir", str(project), "--target-path", str(project / "target")]
-
-    def dbt(*args: str, **extra_env: str) -> str:
-        done = subprocess.run(
-            [str(DBT_EXECUTABLE), *args, *common],
-            env={**env, **extra_env},
-            capture_output=True,
-            text=True,
-            timeout=600,
-            cwd=project,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-        return done.stdout
-
-    dbt("parse")
+    dbt_in_copy(project, built, "parse")
     override.write_text(text)
     window = {"TRADEWINDS_DBT_MIN_DATE": "2030-01-05", "TRADEWINDS_DBT_MAX_DATE": "2030-01-05"}
-    out = dbt("compile", "--select", "stg_platform__traffic,resource_type:test", **window)
+    out = dbt_in_copy(project, built, "compile", "--select", "stg_platform__traffic,resource_type:test", **window)
     assert "Unable to do partial parsing" not in out
     compiled = project / "target" / "compiled" / "tradewinds" / "models" / "staging" / "platform"
     # The traffic model's relationships tests (dbt shortens their long names to a hash).
@@ -921,21 +921,10 @@ def test_a_new_nights_days_reparse_no_model(built: Path, tmp_path: Path) -> None
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copyfile(built, warehouse)
-    env = {**os.environ, "TRADEWINDS_WAREHOUSE": str(warehouse), "TRADEWINDS_DBT_THREADS": "2"}
-    common = ["--project-dir", str(project), "--profiles-dir", str(project), "--target-path", str(project / "target")]
 
     def dbt(*args: str, day: str) -> str:
         window = {"TRADEWINDS_DBT_MIN_DATE": day, "TRADEWINDS_DBT_MAX_DATE": day, "TRADEWINDS_DBT_WINDOWED": "1"}
-        done = subprocess.run(
-            [str(DBT_EXECUTABLE), "--debug", *args, *common],
-            env={**env, **window},
-            capture_output=True,
-            text=True,
-            timeout=600,
-            cwd=project,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-        return done.stdout
+        return dbt_in_copy(project, warehouse, "--debug", *args, **window)
 
     dbt("parse", day="2024-06-29")
     out = dbt("compile", "--select", "int_order_lines_converted", "int_tickets_measured", day="2024-06-30")
