@@ -40,7 +40,7 @@
     decides). Read while parsing: TRADEWINDS_DBT_WINDOWED answers without the days.
 #}
 {% macro window_full_refresh() -%}
-    {%- if env_var('TRADEWINDS_DBT_WINDOWED', '') -%}
+    {%- if var('min_date', none) or env_var('TRADEWINDS_DBT_WINDOWED', '') -%}
         {{ return(none) }}
     {%- endif -%}
     {{ return(none if partition_window() else true) }}

@@ -77,8 +77,8 @@ fx_rates as (
     from {{ ref('int_fx_rates_spanned') }} as fx_spans
     inner join as_of_dates
         on
-            as_of_dates.as_of_date >= fx_spans.valid_from
-            and (fx_spans.valid_to is null or as_of_dates.as_of_date < fx_spans.valid_to)
+            fx_spans.valid_from <= as_of_dates.as_of_date
+            and (fx_spans.valid_to is null or fx_spans.valid_to > as_of_dates.as_of_date)
 
 ),
 
