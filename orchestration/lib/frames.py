@@ -42,7 +42,6 @@ _NULLABLE = {
     pa.uint64(): pd.UInt64Dtype(),
     pa.bool_(): pd.BooleanDtype(),
 }
-_FLOATS = (pa.float32(), pa.float64())
 
 
 #: DuckDB types (as the relation names them) whose frames this module makes as ``.df()`` does.

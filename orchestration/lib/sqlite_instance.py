@@ -44,11 +44,16 @@ def _database_file(dbapi_connection: sqlite3.Connection) -> str | None:
     return row[2] if row and row[2] else None
 
 
+def _under_roots(path: str) -> bool:
+    """Whether the SQLite file ``path`` (absolute, resolved) is under a folder given to keep_history_open."""
+    return any(path.startswith(root) for root in _roots)
+
+
 def _on_connect(dbapi_connection: object, _record: object) -> None:
     if not isinstance(dbapi_connection, sqlite3.Connection) or not _roots:
         return
     path = _database_file(dbapi_connection)
-    if path is None or not any(path.startswith(root) for root in _roots):
+    if path is None or not _under_roots(path):
         return
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
     with _lock:
@@ -129,21 +134,18 @@ def _reuse_engines() -> None:
             continue
 
         def create_engine(url: object, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            path = _sqlite_file(url)
-            if (
-                args
-                or path is None
-                or kwargs.get("poolclass") is not NullPool
-                or set(kwargs) - {"poolclass", "connect_args"}
-                or not any(str(Path(path).resolve()).startswith(root) for root in _roots)
-            ):
+            if args or kwargs.get("poolclass") is not NullPool or set(kwargs) - {"poolclass", "connect_args"}:
                 return _original(url, *args, **kwargs)
             key = f"{url}|{sorted((kwargs.get('connect_args') or {}).items())}"
             with _lock:
-                engine = _engines.get(key)
-                if engine is None:
-                    engine = _engines[key] = _original(url, **kwargs)
-            return engine
+                engine = _engines.get(key)  # only files found under the folders are ever cached
+            if engine is not None:
+                return engine
+            path = _sqlite_file(url)
+            if path is None or not _under_roots(str(Path(path).resolve())):
+                return _original(url, *args, **kwargs)
+            with _lock:
+                return _engines.setdefault(key, _original(url, **kwargs))
 
         create_engine.reuses_engines = True  # type: ignore[attr-defined]
         module.create_engine = create_engine
