@@ -29,6 +29,8 @@ SCRIPT = textwrap.dedent(
 
     engines = []  # every engine Dagster connects through (kept referenced: ids stay distinct)
     sa.event.listen(sa.engine.Engine, "engine_connect", lambda conn: engines.append(conn.engine))
+    opened = []  # every new SQLite connection (DB-API connect) any engine makes
+    sa.event.listen(sa.engine.Engine, "connect", lambda dbapi, record: opened.append(1))
 
     @dg.op
     def noop():
@@ -45,10 +47,11 @@ SCRIPT = textwrap.dedent(
 
     with dg.DagsterInstance.get() as instance:
         run = instance.create_run_for_job(job)
-        before = written()
+        before, opened_before = written(), len(opened)
         for i in range(40):
             instance.report_engine_event(f"event {i}", run)
         per_event = (written() - before) / 40
+        connects = len(opened) - opened_before
         shard = home / "history" / "runs" / f"{run.run_id}.db"
         wal_between_events = Path(str(shard) + "-wal").exists()
         # Another process (the webserver) reads the events while this one still holds the file.
@@ -61,7 +64,8 @@ SCRIPT = textwrap.dedent(
     sync = [e.connect().exec_driver_sql("PRAGMA synchronous").scalar() for e in (inside, outside)]
     dagster_engines = len({id(e) for e in engines if str(home) in str(e.url) and "side.db" not in str(e.url)})
     print(json.dumps({"per_event": per_event, "wal": wal_between_events, "seen": seen, "sync": sync,
-                      "shard": str(shard), "run_id": run.run_id, "engines": dagster_engines}))
+                      "shard": str(shard), "run_id": run.run_id, "engines": dagster_engines,
+                      "connects": connects}))
     """
 )
 
@@ -100,4 +104,13 @@ def test_kept_open_dagster_reuses_one_engine_per_file(tmp_path: Path) -> None:
     kept, plain = _run(tmp_path, "keep"), _run(tmp_path, "plain")
     assert plain["engines"] > 40  # one or more per event
     assert kept["engines"] <= 4, kept  # the run's file, the index, runs.db, schedules.db
+    assert kept["seen"] == plain["seen"] == 40
+
+
+def test_kept_open_dagster_reuses_its_sqlite_connections(tmp_path: Path) -> None:
+    """Each use of a storage opened a new SQLite connection (NullPool); the reused engines pool them, and
+    Dagster's dispose() after each use does not close them."""
+    kept, plain = _run(tmp_path, "keep"), _run(tmp_path, "plain")
+    assert plain["connects"] >= 40, plain  # one or more per event
+    assert kept["connects"] <= 2, kept  # the run's file and the index were opened before the first of them
     assert kept["seen"] == plain["seen"] == 40
