@@ -206,27 +206,34 @@ def test_dbt_process_environment_comes_from_the_settings(monkeypatch, tmp_path):
     assert "TRADEWINDS_DUCKDB_THREADS" not in default
 
 
-def test_forecast_workers_are_warmed_when_the_dbt_build_is_done(monkeypatch):
-    """The nightly starts the forecast's forkserver after the dbt step (not before: memory peak)."""
+def test_forecast_head_start_begins_when_the_dbt_build_is_done(monkeypatch, tmp_path):
+    """The nightly begins the forecasts' head start after the dbt step (not before: memory peak), on
+    the run's warehouse, and the forecast steps run after the other steps ready to run."""
     from orchestration.defs import jobs
-    from orchestration.defs.forecast import engine
+    from orchestration.defs.forecast import assets as forecast_assets
 
-    started: list[str] = []
-    monkeypatch.setattr(engine, "warm_workers", lambda method: started.append(method) or True)
-    monkeypatch.setenv("TRADEWINDS_FORECAST__WORKERS", "2")
+    begun: list[tuple[object, int | None]] = []
+
+    def start(conn, settings):
+        begun.append((conn.execute("SELECT current_database()").fetchone()[0], settings.workers))
+        return {"demand": 3}
+
+    monkeypatch.setattr(forecast_assets, "start_head_start", start)
+    warehouse = WarehouseResource(path=str(tmp_path / "w.duckdb"))
 
     def after(op_name: str) -> None:
-        get_settings.cache_clear()
         op = dg.op(name=op_name)(lambda: None)
-        jobs.after_step(dg.build_hook_context(op=op))
+        with dg.build_hook_context(op=op, resources={"warehouse": warehouse}) as context:
+            jobs.after_step(context)
 
     after("raw__orders")
-    assert started == []
-    after(jobs.WARM_FORECAST_AFTER_STEP)
-    assert started == ["forkserver"]
-    monkeypatch.setenv("TRADEWINDS_FORECAST__WORKERS", "1")  # fits in the run's process: nothing to warm
-    after(jobs.WARM_FORECAST_AFTER_STEP)
-    assert started == ["forkserver"]
+    assert begun == []
+    after(jobs.HEAD_START_AFTER_STEP)
+    assert begun == [("w", None)]
     get_settings.cache_clear()
-    nightly = dg.Definitions(jobs=jobs.build_jobs_and_schedules()[0]).resolve_job_def(jobs.NIGHTLY_JOB)
+    nightly = dg.Definitions(
+        jobs=jobs.build_jobs_and_schedules()[0], resources={"warehouse": warehouse}
+    ).resolve_job_def(jobs.NIGHTLY_JOB)
     assert jobs.after_step in nightly.hook_defs
+    for asset in (forecast_assets.demand_forecast, forecast_assets.freight_rate_forecast):
+        assert asset.op.tags["dagster/priority"] == "-1"

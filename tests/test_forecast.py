@@ -37,7 +37,6 @@ from orchestration.defs.forecast.engine import (
     SeriesTask,
     forecast_series,
     run_tasks,
-    warm_workers,
 )
 from orchestration.defs.forecast.models import (
     ProphetConfig,
@@ -462,8 +461,6 @@ def test_same_series_same_result_in_one_process_or_two(start_method: str) -> Non
         task("c|SG", synthetic_series(start=dt.date(2023, 9, 1), level=0.6, seed=3), "SG", horizon_days=28),
     ]
     one = run_tasks(tasks, workers=1)
-    # forkserver as the nightly uses it: started ahead (after the dbt build), then forking workers.
-    assert warm_workers(start_method) is (start_method == "forkserver")
     two = run_tasks(tasks, workers=2, start_method=start_method)
     again = run_tasks(tasks, workers=1)
     for a, b, c in zip(one, two, again, strict=True):
@@ -472,6 +469,69 @@ def test_same_series_same_result_in_one_process_or_two(start_method: str) -> Non
         pd.testing.assert_frame_equal(a.forecast, c.forecast, check_exact=True)
         assert a.metrics == b.metrics == c.metrics
     assert [r.series_id for r in two] == ["a|US", "b|DE", "c|SG"]
+
+
+def _head_start_tasks() -> list[SeriesTask]:
+    return [
+        task("a|US", synthetic_series(start=dt.date(2024, 1, 1), seed=1), "US", horizon_days=28),
+        task("b|DE", random_walk_series(seed=2, start="2024-06-01"), "DE", horizon_days=28),
+        task("c|SG", synthetic_series(start=dt.date(2023, 9, 1), level=0.6, seed=3), "SG", horizon_days=28),
+        task("d|FR", synthetic_series(start=dt.date(2023, 3, 1), level=2.0, seed=4), "FR", horizon_days=28),
+    ]
+
+
+def _same_results(got: list, expected: list) -> None:
+    assert [r.series_id for r in got] == [r.series_id for r in expected]
+    for a, b in zip(got, expected, strict=True):
+        assert (a.model, a.decision, a.granularity, a.metrics) == (b.model, b.decision, b.granularity, b.metrics)
+        pd.testing.assert_frame_equal(a.forecast, b.forecast, check_exact=True)
+
+
+def test_head_start_gives_only_identical_tasks_and_the_same_results(monkeypatch) -> None:
+    """The forecast step takes from the head start only what it computed for the very same task (a
+    series whose history changed since is forecast again), and results come back in task order."""
+    from orchestration.defs.forecast import engine
+
+    tasks = _head_start_tasks()
+    changed = dataclasses.replace(tasks[1], y=tasks[1].y * 1.5)  # b's history as the head start read it
+    begun = engine.begin_head_start({"demand": [tasks[0], changed, tasks[2]]}, "forkserver", workers=1)
+    assert begun.groups() == ["demand"]
+    import concurrent.futures
+
+    concurrent.futures.wait(list(begun._groups["demand"].values()), timeout=120)
+    taken = engine.take_head_start("demand", tasks)
+    assert sorted(taken) == [0, 2]  # a and c; not b (other values), not d (never begun)
+    assert engine.take_head_start("demand", tasks) == {}  # taken once
+    expected = run_tasks(tasks, workers=1)
+    _same_results([taken[0].result(), taken[2].result()], [expected[0], expected[2]])
+
+    # Through run_tasks: the same results with a head start as without.
+    begun = engine.begin_head_start({"demand": tasks[:3], "freight": tasks[3:]}, "forkserver", workers=1)
+    concurrent.futures.wait(list(begun._groups["demand"].values()), timeout=120)
+    computed: list[str] = []
+    real = engine.forecast_series
+    monkeypatch.setattr(engine, "forecast_series", lambda t: computed.append(t.series_id) or real(t))
+    done = [0]
+    got = run_tasks(tasks, 1, "forkserver", lambda n, total: done.append(n), head_start_group="demand")
+    _same_results(got, expected)
+    assert computed == ["d|FR"]  # a, b and c came from the head start
+    assert done[-1] == 4
+    assert engine._head_start is not None and engine._head_start.groups() == ["freight"]  # not taken yet
+    assert engine.cancel_head_start() and engine._head_start is None
+
+
+def test_head_start_is_cancelled_when_the_run_ends() -> None:
+    """A run whose forecast steps never run (a gate failed) does not wait for its head start."""
+    from orchestration.defs.forecast import engine
+    from orchestration.lib import run_scope
+
+    tasks = _head_start_tasks() * 3  # repeated tasks are forecast once
+    begun = engine.begin_head_start({"demand": tasks}, "forkserver", workers=1)
+    futures = list(begun._groups["demand"].values())
+    assert len(futures) == 4
+    assert run_scope.end() >= 1
+    assert engine._head_start is None and engine.take_head_start("demand", tasks) == {}
+    assert any(f.cancelled() for f in futures)  # those not started yet never run
 
 
 def test_run_tasks_rejects_fork() -> None:

@@ -182,6 +182,10 @@ class WarehouseResource(dg.ConfigurableResource):
         freeze_loaded_objects()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """When the run ends: stop what its steps left running (``lib/run_scope.py``), let the warehouse go."""
+        from orchestration.lib import run_scope
+
+        run_scope.end()
         release(self.path)
 
     def suspend(self) -> None:

@@ -39,6 +39,7 @@ from orchestration.defs.forecast.engine import (
     PriorBacktest,
     SeriesResult,
     SeriesTask,
+    begin_head_start,
     run_tasks,
 )
 from orchestration.defs.forecast.models import INTERVAL_WIDTH, fill_daily
@@ -582,12 +583,99 @@ def _plot_metadata(panels: list[SeriesPlot], path: Path, alt: str) -> dict[str, 
     }
 
 
+# ---------------------------------------------------------------- inputs and head start
+
+#: The head start's groups (``engine.HeadStart``): one per forecast asset.
+DEMAND_GROUP = "demand"
+FREIGHT_GROUP = "freight"
+#: The forecast steps run after the other steps ready to run (Dagster runs the highest priority
+#: first; 0 by default): the gates, the alerts that need no forecast and the Data Docs give the
+#: head start's worker time to forecast before the steps take its results.
+AFTER_READY_STEPS = {"dagster/priority": "-1"}
+
+
+@dataclass
+class DemandInputs:
+    """What the demand forecast reads: the as-of day, its tasks (with the verdicts they reuse) and series."""
+
+    as_of: dt.date
+    tasks: list[SeriesTask]
+    meta: list[DemandSeries]
+    categories: dict[str, str]
+    #: The backtest settings' digest (a verdict is reused only under the same settings).
+    digest: str
+    #: The demand mart had no rows (as_of is then today).
+    empty: bool
+
+
+def read_demand_inputs(conn: duckdb.DuckDBPyConnection, settings: ForecastSettings) -> DemandInputs:
+    """The demand forecast's inputs, from the gated mart, the catalog and the verdicts stored before."""
+    config = demand_config(settings)
+    as_of = latest_order_date(conn)
+    since = as_of - dt.timedelta(days=settings.history_days - 1) if as_of else None
+    top = select_top_series(conn, settings.top_series, settings.top_revenue_share) if as_of else []
+    histories = load_histories(conn, top, since)
+    categories = sku_categories(conn)
+    category_histories = load_category_histories(conn, top, categories, since) if as_of else {}
+    empty = as_of is None
+    if as_of is None:
+        as_of = dt.date.today()
+    tasks, meta = demand_tasks(histories, category_histories, categories, as_of, config, settings.plot_series)
+    digest = backtest_settings_digest(config)
+    stored = stored_fingerprint(conn, DEMAND_BACKTEST_SETTINGS, FORECAST_TABLE)
+    priors = read_prior_backtests(conn) if stored and stored[0] == digest else {}
+    tasks = with_priors(tasks, meta, priors, as_of, settings.backtest_every_days)
+    return DemandInputs(as_of, tasks, meta, categories, digest, empty)
+
+
+def read_freight_inputs(
+    conn: duckdb.DuckDBPyConnection, settings: ForecastSettings
+) -> tuple[list[SeriesTask], list[dict[str, Any]], str, tuple[str, dt.datetime] | None]:
+    """The freight forecast's tasks and series, their fingerprint and the one of the forecast stored."""
+    config = freight_config(settings)
+    tasks, meta = freight_tasks(load_lane_rates(conn), config)
+    fingerprint = input_fingerprint(tasks, config)
+    stored = stored_fingerprint(conn, "freight_rate_forecast", FREIGHT_TABLE)
+    if settings.plot_series > 0 and tasks:
+        # Plot the lanes whose rate moved most over the last quarter: the ones a planner looks at.
+        moves = []
+        for task in tasks:
+            y = np.asarray(task.y, dtype=float)
+            moves.append(abs(np.log(y[-1] / y[max(len(y) - 13, 0)])))
+        chosen = set(np.argsort(moves, kind="stable")[::-1][: settings.plot_series].tolist())
+        tasks = [
+            SeriesTask(t.series_id, t.kind, t.ds, t.y, t.config, t.country, keep_detail=i in chosen)
+            for i, t in enumerate(tasks)
+        ]
+    return tasks, meta, fingerprint, stored
+
+
+def start_head_start(conn: duckdb.DuckDBPyConnection, settings: ForecastSettings) -> dict[str, int]:
+    """Begin forecasting, in one background worker, the series the forecast assets will forecast
+    tonight (``engine.HeadStart``): the demand series, then the freight series when their rates
+    changed since the stored forecast. Nothing when the forecasts run on one worker (no core to
+    spare). Returns the tasks begun per group."""
+    workers = resolve_workers(settings)
+    if workers <= 1:
+        return {}
+    groups: dict[str, list[SeriesTask]] = {DEMAND_GROUP: read_demand_inputs(conn, settings).tasks}
+    freight, _, fingerprint, stored = read_freight_inputs(conn, settings)
+    if stored is None or stored[0] != fingerprint:
+        groups[FREIGHT_GROUP] = freight
+    groups = {group: tasks for group, tasks in groups.items() if tasks}
+    if not groups:
+        return {}
+    begin_head_start(groups, settings.mp_start_method, workers=workers - 1)
+    return {group: len(tasks) for group, tasks in groups.items()}
+
+
 # ---------------------------------------------------------------- assets
 
 
 @dg.asset(
     key=dg.AssetKey(["forecast", "demand_forecast"]),
     group_name="forecast",
+    op_tags=AFTER_READY_STEPS,
     deps=[dg.AssetKey(["marts", "demand_sku_market_daily"]), dg.AssetKey(["raw", "catalog"])],
     kinds={"python", "duckdb", "prophet"},
     owners=[OWNERS["forecast"]],
@@ -609,27 +697,13 @@ def demand_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     settings = all_settings.forecast
     started = time.perf_counter()
     generated_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    config = demand_config(settings)
-
     with warehouse.connect() as conn:
-        as_of = latest_order_date(conn)
-        since = as_of - dt.timedelta(days=settings.history_days - 1) if as_of else None
-        top = select_top_series(conn, settings.top_series, settings.top_revenue_share) if as_of else []
-        histories = load_histories(conn, top, since)
-        categories = sku_categories(conn)
-        category_histories = load_category_histories(conn, top, categories, since) if as_of else {}
-    if as_of is None:
+        inputs = read_demand_inputs(conn, settings)
+    as_of, tasks, meta, digest = inputs.as_of, inputs.tasks, inputs.meta, inputs.digest
+    if inputs.empty:
         context.log.warning(f"{DEMAND_MART} is empty: writing empty demand forecasts")
-        as_of = dt.date.today()
-    if not categories:
+    if not inputs.categories:
         context.log.warning(f"{CATALOG} is empty or missing: every other SKU counts as {UNCATEGORISED!r}")
-
-    tasks, meta = demand_tasks(histories, category_histories, categories, as_of, config, settings.plot_series)
-    digest = backtest_settings_digest(config)
-    with warehouse.connect() as conn:
-        stored = stored_fingerprint(conn, DEMAND_BACKTEST_SETTINGS, FORECAST_TABLE)
-        priors = read_prior_backtests(conn) if stored and stored[0] == digest else {}
-    tasks = with_priors(tasks, meta, priors, as_of, settings.backtest_every_days)
     reused = sum(t.prior is not None for t in tasks)
     workers = resolve_workers(settings)
     context.log.info(
@@ -639,7 +713,7 @@ def demand_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         f"{settings.backtest_every_days} days old"
     )
     fit_started = time.perf_counter()
-    results = run_tasks(tasks, workers, settings.mp_start_method, _progress(context, "demand"))
+    results = run_tasks(tasks, workers, settings.mp_start_method, _progress(context, "demand"), DEMAND_GROUP)
     fit_elapsed = time.perf_counter() - fit_started
 
     sku_rows, category_rows, metric_rows = demand_frames(results, meta, as_of, generated_at)
@@ -720,6 +794,7 @@ def _model_counts(results: Sequence[SeriesResult], levels: Sequence[str]) -> lis
 @dg.asset(
     key=dg.AssetKey(["forecast", "freight_rate_forecast"]),
     group_name="forecast",
+    op_tags=AFTER_READY_STEPS,
     deps=[dg.AssetKey(["marts", "risk_lane_weekly"])],
     kinds={"python", "duckdb", "prophet"},
     owners=[OWNERS["forecast"]],
@@ -740,12 +815,8 @@ def freight_rate_forecast(context: dg.AssetExecutionContext, warehouse: Warehous
     started = time.perf_counter()
     generated_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with warehouse.connect() as conn:
-        rates = load_lane_rates(conn)
-    tasks, meta = freight_tasks(rates, freight_config(settings))
-    # Rates are weekly: most nights bring no new week, and the same series give the same fit.
-    fingerprint = input_fingerprint(tasks, freight_config(settings))
-    with warehouse.connect() as conn:
-        stored = stored_fingerprint(conn, "freight_rate_forecast", FREIGHT_TABLE)
+        tasks, meta, fingerprint, stored = read_freight_inputs(conn, settings)
+        # Rates are weekly: most nights bring no new week, and the same series give the same fit.
         if stored is not None and stored[0] == fingerprint:
             rows_kept = conn.execute(f"SELECT count(*) FROM {FREIGHT_TABLE}").fetchone()[0]
             context.log.info(
@@ -763,21 +834,10 @@ def freight_rate_forecast(context: dg.AssetExecutionContext, warehouse: Warehous
                     "elapsed_seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 2)),
                 }
             )
-    if settings.plot_series > 0 and tasks:
-        # Plot the lanes whose rate moved most over the last quarter: the ones a planner looks at.
-        moves = []
-        for task in tasks:
-            y = np.asarray(task.y, dtype=float)
-            moves.append(abs(np.log(y[-1] / y[max(len(y) - 13, 0)])))
-        chosen = set(np.argsort(moves, kind="stable")[::-1][: settings.plot_series].tolist())
-        tasks = [
-            SeriesTask(t.series_id, t.kind, t.ds, t.y, t.config, t.country, keep_detail=i in chosen)
-            for i, t in enumerate(tasks)
-        ]
     workers = resolve_workers(settings)
     context.log.info(f"freight: {len(tasks)} lane x mode series, {workers} worker(s) ({settings.mp_start_method})")
     fit_started = time.perf_counter()
-    results = run_tasks(tasks, workers, settings.mp_start_method, _progress(context, "freight"))
+    results = run_tasks(tasks, workers, settings.mp_start_method, _progress(context, "freight"), FREIGHT_GROUP)
     fit_elapsed = time.perf_counter() - fit_started
 
     rows, metric_rows = freight_frames(results, meta, generated_at)

@@ -31,13 +31,16 @@ series run in this process or in any number of worker processes (:func:`run_task
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import multiprocessing
 import os
+import pickle
+import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -520,17 +523,103 @@ def worker_context(start_method: str) -> multiprocessing.context.BaseContext:
     return context
 
 
-def warm_workers(start_method: str) -> bool:
-    """Start the forkserver now, in the background, so that a later :func:`run_tasks` forks its
-    workers ready (the server imports Prophet in its own process meanwhile). False for
-    ``spawn``, which has nothing to start ahead. Idempotent."""
-    if start_method != "forkserver":
-        return False
-    worker_context(start_method)
-    from multiprocessing import forkserver
+def task_digest(task: SeriesTask) -> str:
+    """What identifies a task's work: the digest of all of it (series, dates, values, settings, prior
+    verdict, plot detail). Equal digests, equal results (:func:`forecast_series` is pure)."""
+    return hashlib.sha256(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()
 
-    forkserver.ensure_running()
-    return True
+
+class HeadStart:
+    """Tasks forecast in the background before the steps that need them run.
+
+    The nightly starts one when the marts are built (``defs/jobs.py``): its worker forecasts the
+    series of the built marts while this process runs the gates and the steps that do not wait
+    for a forecast, on the core they leave idle. Nothing is written: each forecast step reads its
+    inputs again once the gates passed, and takes from here (:meth:`take`) only the results of
+    tasks identical to its own (:func:`task_digest`), computing the others itself; a run whose
+    gates fail never takes them, and :func:`cancel_head_start` drops them at the run's end.
+    Tasks come in groups (one per forecast asset), forecast in the order given.
+    """
+
+    def __init__(self, groups: dict[str, Sequence[SeriesTask]], start_method: str, workers: int = 1) -> None:
+        self._pool = ProcessPoolExecutor(
+            max_workers=max(1, workers), mp_context=worker_context(start_method), initializer=_init_worker
+        )
+        self._groups: dict[str, dict[str, Future]] = {}
+        for group, tasks in groups.items():
+            futures = self._groups.setdefault(group, {})
+            for task in tasks:
+                digest = task_digest(task)
+                if digest not in futures:
+                    futures[digest] = self._pool.submit(forecast_series, task)
+
+    def groups(self) -> list[str]:
+        """The groups not taken yet."""
+        return list(self._groups)
+
+    def take(self, group: str, tasks: Sequence[SeriesTask]) -> dict[int, Future]:
+        """The futures of ``tasks`` (by position) in ``group`` that are done or under way; the group's
+        others are cancelled (the step forecasts those itself)."""
+        futures = self._groups.pop(group, {})
+        for future in futures.values():
+            future.cancel()  # only those not started yet: the others finish
+        taken: dict[int, Future] = {}
+        for i, task in enumerate(tasks):
+            future = futures.get(task_digest(task))
+            if future is not None and not future.cancelled():
+                taken[i] = future
+        if not self._groups:
+            self._pool.shutdown(wait=False)  # its worker exits once the futures under way are done
+        return taken
+
+    def cancel(self) -> None:
+        """Drop every result: cancel what has not started, and let the worker exit."""
+        for futures in self._groups.values():
+            for future in futures.values():
+                future.cancel()
+        self._groups.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+_head_start: HeadStart | None = None
+_head_start_lock = threading.Lock()
+
+
+def begin_head_start(groups: dict[str, Sequence[SeriesTask]], start_method: str, workers: int = 1) -> HeadStart:
+    """Start forecasting the groups' tasks in the background (replacing a head start begun before)."""
+    global _head_start
+    from orchestration.lib import run_scope
+
+    head_start = HeadStart(groups, start_method, workers)
+    with _head_start_lock:
+        previous, _head_start = _head_start, head_start
+    if previous is not None:
+        previous.cancel()
+    run_scope.at_end("the forecasts' head start", cancel_head_start)
+    return head_start
+
+
+def take_head_start(group: str, tasks: Sequence[SeriesTask]) -> dict[int, Future]:
+    """From the head start begun in this process, the futures of ``tasks`` (see :meth:`HeadStart.take`)."""
+    global _head_start
+    with _head_start_lock:
+        head_start = _head_start
+        if head_start is None:
+            return {}
+        taken = head_start.take(group, tasks)
+        if not head_start.groups():
+            _head_start = None
+    return taken
+
+
+def cancel_head_start() -> bool:
+    """Cancel the head start not taken yet, if any (at a run's end)."""
+    global _head_start
+    with _head_start_lock:
+        head_start, _head_start = _head_start, None
+    if head_start is not None:
+        head_start.cancel()
+    return head_start is not None
 
 
 def run_tasks(
@@ -538,6 +627,7 @@ def run_tasks(
     workers: int,
     start_method: str = "spawn",
     progress: Callable[[int, int], None] | None = None,
+    head_start_group: str | None = None,
 ) -> list[SeriesResult]:
     """Forecast every task, in ``workers`` processes (1: in this process), results in task order.
 
@@ -545,7 +635,15 @@ def run_tasks(
     so threads would serialise on the GIL. The start method is ``spawn`` or ``forkserver``,
     never ``fork``: the Dagster run process holds threads (and a DuckDB connection) that a
     forked child must not inherit. Small chunks keep both workers busy to the end.
+
+    With a ``head_start_group``, the tasks the process's head start (:class:`HeadStart`) has done
+    or under way in that group are taken from it (the same task, the same result) and only the
+    others are forecast here.
     """
+    if head_start_group is not None:
+        taken = take_head_start(head_start_group, tasks)
+        if taken:
+            return _run_with_head_start(tasks, workers, start_method, progress, taken)
     total = len(tasks)
     results: list[SeriesResult] = []
     if workers <= 1 or total <= 1:
@@ -563,3 +661,27 @@ def run_tasks(
             if progress:
                 progress(len(results), total)
     return results
+
+
+def _run_with_head_start(
+    tasks: Sequence[SeriesTask],
+    workers: int,
+    start_method: str,
+    progress: Callable[[int, int], None] | None,
+    taken: dict[int, Future],
+) -> list[SeriesResult]:
+    rest = [i for i in range(len(tasks)) if i not in taken]
+    done_before = sum(f.done() for f in taken.values())
+    out: list[SeriesResult | None] = [None] * len(tasks)
+
+    def report(done: int, _total: int) -> None:
+        if progress:
+            progress(done_before + done, len(tasks))
+
+    for i, result in zip(rest, run_tasks([tasks[i] for i in rest], workers, start_method, report), strict=True):
+        out[i] = result
+    for i, future in taken.items():
+        out[i] = future.result()
+    if progress and taken:
+        progress(len(tasks), len(tasks))
+    return [r for r in out if r is not None]
