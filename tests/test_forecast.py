@@ -140,6 +140,36 @@ def test_fill_daily_fills_missing_days_with_zero_up_to_end() -> None:
     assert filled["y"].tolist() == [5.0, 0.0, 3.0, 0.0, 0.0]
 
 
+def _fill_daily_by_pandas(history: pd.DataFrame, end: dt.date | None) -> pd.DataFrame:
+    """fill_daily as it was written with pandas' groupby and reindex (the reference)."""
+    frame = pd.DataFrame({"ds": pd.to_datetime(history["ds"]).dt.normalize(), "y": history["y"].astype(float)})
+    daily = frame.groupby("ds", sort=True)["y"].sum()
+    last = pd.Timestamp(end) if end is not None else daily.index.max()
+    index = pd.date_range(daily.index.min(), last, freq="D", name="ds")
+    return daily.reindex(index, fill_value=0.0).astype(float).reset_index()[["ds", "y"]]
+
+
+def test_fill_daily_equals_pandas_groupby_and_reindex() -> None:
+    """Same frame (values, dtypes) as the groupby/reindex it replaced, whatever the input's date type,
+    order, duplicates and times of day."""
+    rng = np.random.default_rng(0)
+    for i in range(120):
+        n = int(rng.integers(1, 300))
+        days = np.datetime64("2023-01-01") + rng.choice(500, size=n, replace=i % 5 == 0).astype("timedelta64[D]")
+        if i % 3 == 0:
+            days = np.sort(days)
+        ds = [
+            pd.Series(days.astype("datetime64[us]")),
+            pd.Series([d.item() for d in days]),  # datetime.date objects
+            pd.Series(days.astype("datetime64[s]") + np.timedelta64(5 * 3600, "s")),
+            pd.Series(days.astype(str)),
+        ][i % 4]
+        y = rng.integers(0, 50, size=n) if i % 2 else rng.random(n) * 10
+        history = pd.DataFrame({"ds": ds, "y": y})
+        end = None if i % 6 == 0 else dt.date(2024, 6, 30)
+        pd.testing.assert_frame_equal(fill_daily(history, end), _fill_daily_by_pandas(history, end), check_exact=True)
+
+
 def test_fill_daily_rejects_an_end_before_the_data() -> None:
     with pytest.raises(ValueError, match="before the last day"):
         fill_daily(pd.DataFrame({"ds": ["2024-01-05"], "y": [1]}), end=dt.date(2024, 1, 1))

@@ -77,14 +77,21 @@ def fill_daily(history: pd.DataFrame, end: dt.date | pd.Timestamp | None = None)
     """
     if history.empty:
         return pd.DataFrame({"ds": pd.Series([], dtype="datetime64[ns]"), "y": pd.Series([], dtype=float)})
-    frame = pd.DataFrame({"ds": pd.to_datetime(history["ds"]).dt.normalize(), "y": history["y"].astype(float)})
-    daily = frame.groupby("ds", sort=True)["y"].sum()
-    last = pd.Timestamp(end) if end is not None else daily.index.max()
-    if last < daily.index.max():
-        raise ValueError(f"fill_daily: end {last.date()} is before the last day with data {daily.index.max().date()}")
-    index = pd.date_range(daily.index.min(), last, freq="D", name="ds")
-    filled = daily.reindex(index, fill_value=0.0).astype(float)
-    return filled.reset_index()[["ds", "y"]]
+    days = pd.DatetimeIndex(pd.to_datetime(history["ds"])).normalize()
+    values = history["y"].to_numpy(dtype=float)
+    if not days.is_unique:  # rare: pandas sums the duplicates (its compensated sum)
+        daily = pd.Series(values, index=days).groupby(level=0, sort=True).sum()
+        days, values = daily.index, daily.to_numpy(dtype=float)
+    first, latest = days.min(), days.max()
+    last = pd.Timestamp(end) if end is not None else latest
+    if last < latest:
+        raise ValueError(f"fill_daily: end {last.date()} is before the last day with data {latest.date()}")
+    index = pd.date_range(first, last, freq="D", name="ds")
+    # Each day's offset from the first: the position of its value in the filled range.
+    offsets = (days.to_numpy() - first.to_datetime64()) // np.timedelta64(1, "D")
+    filled = np.zeros(len(index), dtype=float)
+    filled[offsets] = values
+    return pd.DataFrame({"ds": index, "y": filled})
 
 
 def days_with_data(history: pd.DataFrame) -> int:
