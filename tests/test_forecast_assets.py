@@ -18,6 +18,7 @@ from orchestration.defs.forecast.assets import (
     demand_forecast,
     freight_rate_forecast,
     select_top_series,
+    weekly_gap_free,
 )
 from orchestration.defs.forecast.engine import PriorBacktest
 from orchestration.defs.forecast.tables import DEMAND_COLUMNS, FREIGHT_COLUMNS
@@ -428,3 +429,31 @@ def test_demand_frames_repeat_each_series_values_over_its_own_days() -> None:
     assert category_rows["beat_baseline"].tolist() == [None, None]
     empty = demand_frames([], [], dt.date(2025, 6, 30), generated)
     assert [len(f) for f in empty] == [0, 0, 0] and list(empty[0].columns) == list(DEMAND_COLUMNS)
+
+
+def _weekly_gap_free_by_pandas(rates: pd.DataFrame) -> pd.DataFrame:
+    """weekly_gap_free as it was written with pandas' groupby, reindex and ffill (the reference)."""
+    frame = pd.DataFrame({"ds": pd.to_datetime(rates["rate_week"]), "y": rates["rate_usd"].astype(float)})
+    frame = frame.groupby("ds", sort=True)["y"].mean()
+    index = pd.date_range(frame.index.min(), frame.index.max(), freq="7D", name="ds")
+    return frame.reindex(index).ffill().reset_index()
+
+
+def test_weekly_gap_free_equals_pandas_groupby_reindex_and_ffill() -> None:
+    """Same frame as the pandas version it replaced: missing weeks carry the last rate; repeated or
+    unordered weeks, weeks off the 7-day grid and NaN rates take the pandas path."""
+    rng = np.random.default_rng(5)
+    grid = pd.date_range("2022-01-03", periods=150, freq="7D")
+    for i in range(120):
+        n = int(rng.integers(1, 120))
+        weeks = grid[np.sort(rng.choice(150, size=n, replace=False))]
+        if i % 7 == 1:
+            weeks = weeks.append(weeks[:3])  # repeated weeks: their mean
+        if i % 7 == 2:
+            weeks = weeks[::-1]
+        if i % 7 == 3 and n > 2:
+            weeks = weeks.insert(1, weeks[0] + pd.Timedelta(days=3))  # off the grid
+        rates = pd.DataFrame({"rate_week": [w.date() for w in weeks], "rate_usd": rng.random(len(weeks)) * 3000})
+        if i % 7 == 4:
+            rates.loc[rates.index[-1], "rate_usd"] = np.nan
+        pd.testing.assert_frame_equal(weekly_gap_free(rates), _weekly_gap_free_by_pandas(rates), check_exact=True)

@@ -246,8 +246,20 @@ def weekly_gap_free(rates: pd.DataFrame) -> pd.DataFrame:
 
     The naive baseline and the MASE scale count weeks, so a gap must not shorten the series.
     """
-    frame = pd.DataFrame({"ds": pd.to_datetime(rates["rate_week"]), "y": rates["rate_usd"].astype(float)})
-    frame = frame.groupby("ds", sort=True)["y"].mean()
+    weeks = pd.DatetimeIndex(pd.to_datetime(rates["rate_week"]))
+    values = rates["rate_usd"].to_numpy(dtype=float)
+    # The mart's case, without pandas' groupby and reindex (0.3 s for 270 lanes): distinct weeks in
+    # order, all on the 7-day grid from the first, no NaN.
+    if len(weeks) and weeks.is_unique and weeks.is_monotonic_increasing and not np.isnan(values).any():
+        first = weeks[0]
+        steps, rest = np.divmod(weeks.to_numpy() - first.to_datetime64(), np.timedelta64(7, "D"))
+        if not rest.any():
+            index = pd.date_range(first, weeks[-1], freq="7D", name="ds")
+            # Each grid week takes the value of the latest week at or before it (forward fill).
+            latest = np.zeros(len(index), dtype=np.int64)
+            latest[steps.astype(np.int64)] = np.arange(len(steps))
+            return pd.DataFrame({"ds": index, "y": values[np.maximum.accumulate(latest)]})
+    frame = pd.DataFrame({"ds": weeks, "y": values}).groupby("ds", sort=True)["y"].mean()
     index = pd.date_range(frame.index.min(), frame.index.max(), freq="7D", name="ds")
     return frame.reindex(index).ffill().reset_index()
 
