@@ -204,6 +204,47 @@ def test_observation_day_only_fills_in_transit_and_open_rows(tmp_path: Path):
     assert sorted(p.stem for p in (nightly / "platform" / "shipments").iterdir()) == [str(day), str(after)]
 
 
+def test_recent_days_of_orders_are_kept_between_nights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A night in a new process reads the earlier days of orders its returns, reviews and tickets follow
+    from the landing's cache instead of deriving them again, and lands the same bytes."""
+    from orchestration.lib.sample import cache, platform
+
+    day1, day2 = dt.date(2025, 3, 10), dt.date(2025, 3, 11)
+    tables = ["orders", "returns", "reviews", "tickets"]
+
+    def night(landing: Path, day: dt.date) -> list[int]:
+        platform._WORLDS.clear()  # a new process: nothing in memory
+        derived: list[int] = []
+        real = platform.World._compute_orders
+        monkeypatch.setattr(platform.World, "_compute_orders", lambda w, o: derived.append(o) or real(w, o))
+        write_landing(landing, day, day, scale=SF, tables=tables, observed_on=day)
+        monkeypatch.setattr(platform.World, "_compute_orders", real)
+        return derived
+
+    kept, plain = tmp_path / "kept", tmp_path / "plain"
+    first = night(kept, day1)
+    assert len(first) > MAX_TICKET_LAG  # the reopened tickets' days and the orders they follow
+    folder = kept / cache.CACHE_DIR
+    saved = sorted(int(p.stem.rsplit("-", 1)[1]) for p in folder.glob("*.pkl"))
+    assert saved == sorted(first)
+    # A file another generator version wrote, and an unreadable one: removed / derived again.
+    stale = folder / "orders-42-0.01-0123456789abcdef-738000.pkl"
+    stale.write_bytes(b"old")
+    broken = folder / f"orders-42-0.01-{cache.generator_version()}-{day1.toordinal() - 3}.pkl"
+    broken.write_bytes(b"not a pickle")
+    assert night(kept, day2) == [day1.toordinal() - 3, day2.toordinal()]  # everything else was read
+    assert not stale.exists() and broken.exists()
+
+    night(plain, day1)
+    for path in (plain / cache.CACHE_DIR).glob("*.pkl"):
+        path.unlink()
+    assert len(night(plain, day2)) > MAX_TICKET_LAG  # derived again
+    landed = sorted(p.relative_to(kept) for p in kept.rglob("*.csv"))
+    assert landed == sorted(p.relative_to(plain) for p in plain.rglob("*.csv")) and len(landed) > 4
+    for rel in landed:
+        assert (kept / rel).read_bytes() == (plain / rel).read_bytes(), rel
+
+
 def test_existing_files_are_kept_unless_overwrite(tmp_path: Path):
     first = write_landing(tmp_path, START, START, scale=SF, tables=["orders"])
     assert first["orders"] > 0

@@ -28,7 +28,8 @@ import pyarrow.csv as pacsv
 
 from orchestration.lib import reference
 from orchestration.lib.sample import arrow, policy
-from orchestration.lib.sample.platform import World, world
+from orchestration.lib.sample.cache import OrdersStore
+from orchestration.lib.sample.platform import MAX_LAG, MAX_TICKET_LAG, World, world
 from orchestration.lib.schemas import RAW_TABLES, RawTable
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,10 @@ AS_OF_COLUMNS: dict[str, tuple[tuple[str, ...], int]] = {
 WEEKLY = {name for name, t in RAW_TABLES.items() if t.cadence == "weekly"}
 #: Partitions of these tables keep changing for this many days after their date (arrivals, answers).
 OPEN_PARTITION_DAYS: dict[str, int] = {name: days for name, (_, days) in AS_OF_COLUMNS.items()}
+#: Days of orders kept on disk for the next night (``cache.py``): its new day's returns, reviews and
+#: tickets follow orders of up to MAX_LAG days before, and the tickets it writes again
+#: (``restatement_days``) orders of up to MAX_TICKET_LAG days before theirs; one more day of margin.
+ORDERS_KEPT_DAYS = max(MAX_LAG, OPEN_PARTITION_DAYS["tickets"] + MAX_TICKET_LAG) + 1
 
 
 def _from_pandas(name: str, df: pd.DataFrame) -> pa.Table:
@@ -226,6 +231,36 @@ def write_landing(
     w = world(seed, scale)
     as_of = end.toordinal()
     seen = observation_day(end, observed_on).toordinal()
+    # The days of orders the next night reads again (its reopened tickets' days and their lag).
+    store = OrdersStore(landing, seed, scale, keep_from=as_of - ORDERS_KEPT_DAYS)
+    w.orders_store = store
+    try:
+        written = _write_tables(w, landing, names, start, end, as_of, seen, overwrite, history_start)
+    finally:
+        w.orders_store = None
+    pruned = store.prune()
+    if store.loaded or store.saved or pruned:
+        log.info(
+            "sample cache: %d day(s) of orders read, %d saved, %d removed (%s)",
+            store.loaded,
+            store.saved,
+            pruned,
+            store.folder,
+        )
+    return written
+
+
+def _write_tables(
+    w: World,
+    landing: Path,
+    names: list[str],
+    start: dt.date,
+    end: dt.date,
+    as_of: int,
+    seen: int,
+    overwrite: bool,
+    history_start: dt.date | None,
+) -> dict[str, int]:
     written: dict[str, int] = {name: 0 for name in names}
 
     for name in [n for n in names if not RAW_TABLES[n].partitioned]:

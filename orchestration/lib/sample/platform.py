@@ -28,6 +28,7 @@ import pyarrow as pa
 from orchestration.lib.sample import curves, freight
 from orchestration.lib.sample._rand import day_rng, normal, uniform
 from orchestration.lib.sample.arrow import DAY_SECONDS, dates, day_start_seconds, strings, timestamps, to_table
+from orchestration.lib.sample.cache import OrdersStore
 from orchestration.lib.sample.markets import (
     MARKETPLACES,
     UTC_OFFSET,
@@ -155,6 +156,8 @@ class World:
         self.lanes = freight.lanes()
         self.p_has_rail = self.lanes.lm_of(u.p_lane, np.full(len(u.p_lane), freight.RAIL)) >= 0
         self._orders: OrderedDict[int, OrdersDay] = OrderedDict()
+        #: Where days of orders are kept between processes (``cache.py``), while write_landing runs.
+        self.orders_store: OrdersStore | None = None
         self._stock: OrderedDict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
         self._history: OrderedDict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
         main_mode = np.select(
@@ -327,7 +330,12 @@ class World:
         if cached is not None:
             self._orders.move_to_end(ordinal)
             return cached
-        day = self._compute_orders(ordinal)
+        store = self.orders_store
+        day = store.load(ordinal) if store is not None else None
+        if day is None:
+            day = self._compute_orders(ordinal)
+            if store is not None:
+                store.save(day)
         self._orders[ordinal] = day
         if len(self._orders) > MAX_LAG + 12:
             self._orders.popitem(last=False)
