@@ -810,6 +810,8 @@ def test_the_prepared_parse_state_serves_the_first_night(tmp_path: Path) -> None
 
     night = first_night(settings.warehouse)
     assert "Partial parsing enabled" in night and "Unable to do partial parsing" not in night
+    # Nothing parsed again: not even the models whose configs read TRADEWINDS_DBT_WINDOWED.
+    assert "0 files deleted, 0 files added, 0 files changed" in night, night[-3000:]
     assert "Unable to do partial parsing" in first_night(tmp_path / "elsewhere.duckdb")
 
 
