@@ -212,28 +212,35 @@ def test_recent_days_of_orders_are_kept_between_nights(tmp_path: Path, monkeypat
     day1, day2 = dt.date(2025, 3, 10), dt.date(2025, 3, 11)
     tables = ["orders", "returns", "reviews", "tickets"]
 
+    drawn: list[Path] = []  # the landings whose night drew the universe instead of reading it
+
     def night(landing: Path, day: dt.date) -> list[int]:
         platform._WORLDS.clear()  # a new process: nothing in memory
+        platform.universe.cache_clear()
         derived: list[int] = []
-        real = platform.World._compute_orders
+        real, draw = platform.World._compute_orders, platform.universe
         monkeypatch.setattr(platform.World, "_compute_orders", lambda w, o: derived.append(o) or real(w, o))
+        monkeypatch.setattr(platform, "universe", lambda *a: drawn.append(landing) or draw(*a))
         write_landing(landing, day, day, scale=SF, tables=tables, observed_on=day)
         monkeypatch.setattr(platform.World, "_compute_orders", real)
+        monkeypatch.setattr(platform, "universe", draw)
         return derived
 
     kept, plain = tmp_path / "kept", tmp_path / "plain"
     first = night(kept, day1)
     assert len(first) > MAX_TICKET_LAG  # the reopened tickets' days and the orders they follow
     folder = kept / cache.CACHE_DIR
-    saved = sorted(int(p.stem.rsplit("-", 1)[1]) for p in folder.glob("*.pkl"))
+    saved = sorted(int(p.stem.rsplit("-", 1)[1]) for p in folder.glob("orders-*.pkl"))
     assert saved == sorted(first)
     # A file another generator version wrote, and an unreadable one: removed / derived again.
     stale = folder / "orders-42-0.01-0123456789abcdef-738000.pkl"
     stale.write_bytes(b"old")
     broken = folder / f"orders-42-0.01-{cache.generator_version()}-{day1.toordinal() - 3}.pkl"
     broken.write_bytes(b"not a pickle")
+    assert drawn == [kept] and len(list(folder.glob("universe-*.pkl"))) == 1
     assert night(kept, day2) == [day1.toordinal() - 3, day2.toordinal()]  # everything else was read
     assert not stale.exists() and broken.exists()
+    assert drawn == [kept]  # the second night read the universe too
 
     night(plain, day1)
     for path in (plain / cache.CACHE_DIR).glob("*.pkl"):

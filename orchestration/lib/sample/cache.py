@@ -8,6 +8,9 @@ of a 5 s sample ingest at SF 10, every night, for days that never change. Each d
 a pure function of (seed, scale, day) and this code, so the generator keeps the recent ones in
 ``<landing>/.sample_cache/`` and reads them back instead of deriving them again.
 
+The universe (catalog, listings, lanes: 0.85 s to draw at SF 10, 14 MB) is kept the same way,
+one file per seed and scale.
+
 A file's name holds the seed, the scale, the day and a digest of the generator's source (and
 NumPy's version, whose random streams it draws): a changed generator never reads an older
 file, and :meth:`OrdersStore.prune` deletes those and the days no night needs any more.
@@ -29,6 +32,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from orchestration.lib.sample.platform import OrdersDay
+    from orchestration.lib.sample.universe import Universe
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +110,35 @@ class OrdersStore:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _universe_path(landing: Path, seed: int, scale: float) -> Path:
+    return Path(landing) / CACHE_DIR / f"universe-{int(seed)}-{float(scale):g}-{generator_version()}.pkl"
+
+
+def load_universe(landing: Path, seed: int, scale: float) -> Universe | None:
+    """The universe of ``seed`` and ``scale`` kept under ``landing``, if this generator version wrote it."""
+    path = _universe_path(landing, seed, scale)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return pickle.loads(data)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
+        log.warning("sample cache: %s unreadable (%s); drawing the universe again", path, exc)
+        path.unlink(missing_ok=True)
+        return None
+
+
+def save_universe(landing: Path, seed: int, scale: float, universe: Universe) -> None:
+    """Keep ``universe`` under ``landing`` (replacing what other generator versions wrote for it)."""
+    path = _universe_path(landing, seed, scale)
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f"universe-{int(seed)}-{float(scale):g}-*.pkl"):
+        old.unlink(missing_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(pickle.dumps(universe, protocol=pickle.HIGHEST_PROTOCOL))
+    os.replace(tmp, path)

@@ -228,7 +228,7 @@ def write_landing(
     names = list(RAW_TABLES) if tables is None else list(tables)
     for name in names:
         _check(name, start, end, scale)
-    w = world(seed, scale)
+    w = world(seed, scale, landing)
     as_of = end.toordinal()
     seen = observation_day(end, observed_on).toordinal()
     # The days of orders the next night reads again (its reopened tickets' days and their lag).

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +29,7 @@ import pyarrow as pa
 from orchestration.lib.sample import curves, freight
 from orchestration.lib.sample._rand import day_rng, normal, uniform
 from orchestration.lib.sample.arrow import DAY_SECONDS, dates, day_start_seconds, strings, timestamps, to_table
-from orchestration.lib.sample.cache import OrdersStore
+from orchestration.lib.sample.cache import OrdersStore, load_universe, save_universe
 from orchestration.lib.sample.markets import (
     MARKETPLACES,
     UTC_OFFSET,
@@ -131,10 +132,10 @@ def _local_seconds(rng: np.random.Generator, n: int) -> np.ndarray:
 class World:
     """Generator state of one (seed, scale): the universe and caches of recent days."""
 
-    def __init__(self, seed: int, scale: float) -> None:
+    def __init__(self, seed: int, scale: float, u: Universe | None = None) -> None:
         self.seed = seed
         self.scale = scale
-        self.u: Universe = universe(seed, scale)
+        self.u: Universe = u if u is not None else universe(seed, scale)
         u = self.u
         ms = markets()
         self.market_codes = np.array([m.code for m in ms], dtype=object)
@@ -826,12 +827,15 @@ class World:
 _WORLDS: OrderedDict[tuple[int, float], World] = OrderedDict()
 
 
-def world(seed: int, scale: float) -> World:
-    """The (cached) generator of a seed and scale."""
+def world(seed: int, scale: float, landing: Path | None = None) -> World:
+    """The (cached) generator of a seed and scale; its universe kept under ``landing`` when given (``cache.py``)."""
     key = (int(seed), float(scale))
     w = _WORLDS.get(key)
     if w is None:
-        w = World(*key)
+        kept = load_universe(landing, *key) if landing is not None else None
+        w = World(*key, u=kept)
+        if landing is not None and kept is None:
+            save_universe(landing, *key, w.u)
         _WORLDS[key] = w
         if len(_WORLDS) > 4:
             _WORLDS.popitem(last=False)
