@@ -230,15 +230,20 @@ ALERT_SPECS: tuple[AlertAssetSpec, ...] = (
             # latest row: the n-th row back must be n days before the latest day, and every row so far
             # above the rate). What the rule reads: 47k rows at SF 10. Every surge day of the window
             # (335k rows) took 1.8 s a night to read and judge, the streaks ~0.6 s.
+            # The rows are chosen on the key and the rate alone, then read whole (the window functions
+            # carried every column of the 2.1M rows: 0.74-1.08 s against 0.61 s).
             AlertInput(
                 "marts.traffic_sku_market_daily",
-                "SELECT * FROM {table} WHERE traffic_date > (SELECT max(traffic_date) FROM {table}) - "
-                f"INTERVAL {SURGE_READ_DAYS} DAY "
+                "WITH recent AS (SELECT sku, destination_country, traffic_date, "
+                "coalesce(add_to_cart_rate > {t.add_to_cart_surge_rate}, false) AS surging FROM {table} "
+                f"WHERE traffic_date > (SELECT max(traffic_date) FROM {{table}}) - INTERVAL {SURGE_READ_DAYS} DAY), "
+                "chosen AS (SELECT sku, destination_country, traffic_date FROM recent "
                 "WINDOW pair AS (PARTITION BY sku, destination_country ORDER BY traffic_date DESC) "
                 "QUALIFY row_number() OVER pair = 1 OR ("
-                "bool_and(coalesce(add_to_cart_rate > {t.add_to_cart_surge_rate}, false)) "
-                "OVER (pair ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) "
-                "AND date_diff('day', traffic_date, (SELECT max(traffic_date) FROM {table})) = row_number() OVER pair - 1) "
+                "bool_and(surging) OVER (pair ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) "
+                "AND date_diff('day', traffic_date, (SELECT max(traffic_date) FROM {table})) = row_number() OVER pair - 1)) "
+                "SELECT * FROM {table} SEMI JOIN chosen USING (sku, destination_country, traffic_date) "
+                f"WHERE traffic_date > (SELECT max(traffic_date) FROM {{table}}) - INTERVAL {SURGE_READ_DAYS} DAY "
                 "ORDER BY sku, destination_country, traffic_date",
             ),
         ),
