@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -1010,6 +1011,56 @@ def test_delivery_outcomes_are_recorded_in_batches_and_when_a_send_raises(
     assert [o.status for o in later] == ["delivered"] * 2
     assert {row["status"] for row in deliveries(conn)} == {"delivered"}
     assert all(row["attempts"] == 1 and row["delivered_at"] is not None for row in deliveries(conn))
+
+
+def test_outbox_lines_are_on_disk_before_their_batch_is_recorded(
+    tmp_path: Path, conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seven outbox messages, outcomes recorded every three: one fsync per record (three), each before
+    the record that says delivered, not one per line."""
+    from orchestration.defs.alerts import lifecycle, notifiers, store
+
+    settings = make_settings(tmp_path)
+    now = dt.datetime(2025, 7, 1, 2, tzinfo=dt.UTC)
+    record_run(conn, ["freight_spike"], found(*((f"L{i}", "warning") for i in range(7))), settings, now, "run-a")
+    monkeypatch.setattr(lifecycle, "RECORD_EVERY", 3)
+    events: list[str] = []
+    real_fsync, real_record = os.fsync, store.record_attempts
+    monkeypatch.setattr(notifiers.os, "fsync", lambda fd: events.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(
+        store, "record_attempts", lambda c, rows, *a: events.append(f"record {len(rows)}") or real_record(c, rows, *a)
+    )
+    outcomes = deliver_unsent(conn, ["freight_spike"], settings, now, "run-a", sleep=lambda s: None)
+    assert [o.status for o in outcomes] == ["delivered"] * 7
+    assert events == ["fsync", "record 3", "fsync", "record 3", "fsync", "record 1"]
+    assert len(read_outbox(settings.outbox)) == 7
+
+
+def test_outbox_lines_not_saved_to_disk_are_recorded_failed_and_sent_again(
+    tmp_path: Path, conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An fsync that fails turns the batch's outbox deliveries into failures (the next run sends them
+    again) and stops the channel for the rest of the run."""
+    from orchestration.defs.alerts import lifecycle, notifiers
+
+    settings = make_settings(tmp_path)
+    now = dt.datetime(2025, 7, 1, 2, tzinfo=dt.UTC)
+    record_run(conn, ["freight_spike"], found(*((f"L{i}", "warning") for i in range(5))), settings, now, "run-a")
+    monkeypatch.setattr(lifecycle, "RECORD_EVERY", 3)
+    real_fsync = os.fsync
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(notifiers.os, "fsync", failing)
+    outcomes = deliver_unsent(conn, ["freight_spike"], settings, now, "run-a", sleep=lambda s: None)
+    assert [o.status for o in outcomes] == ["failed"] * 5
+    assert all("not saved to disk" in o.detail for o in outcomes[:3])
+    assert all("not attempted" in o.detail for o in outcomes[3:])  # the channel was down after the first batch
+    assert {row["status"] for row in deliveries(conn)} == {"failed"}
+    monkeypatch.setattr(notifiers.os, "fsync", real_fsync)
+    later = deliver_unsent(conn, ["freight_spike"], settings, now, "run-b", sleep=lambda s: None)
+    assert [o.status for o in later] == ["delivered"] * 5 and all(o.retried for o in later)
 
 
 # ================================================================ routing and the outbox

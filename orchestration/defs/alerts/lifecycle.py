@@ -17,10 +17,12 @@ Each run of an alert asset:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,8 @@ from orchestration.defs.alerts.notifiers import (
     RESOLVE,
     SEVERITY_RANK,
     TRIGGER,
+    DeliveryError,
+    Outbox,
     jsonable,
     redact,
     route_channels,
@@ -246,48 +250,88 @@ def deliver_unsent(
     stock-out night sends a couple of thousand messages, one UPDATE each took a second and a
     half. A send that raises still has the outcomes before it recorded (``finally``); a process
     killed between a send and its record sends that message again on the next run: at most
-    ``RECORD_EVERY`` of them (one, when each delivery had its own statement).
+    ``RECORD_EVERY`` of them (one, when each delivery had its own statement). Outbox lines are
+    put on disk once per record (``Outbox.batch``), before the outcomes say delivered; lines an
+    outbox cannot put on disk are recorded as failed (sent again by the next run).
     """
     notifiers = validate_routing(settings)
     secrets = secret_values(settings)
     store.ensure_alert_tables(conn)
     down: dict[str, str] = {}
-    outcomes = []
+    outcomes: list[DeliveryOutcome] = []
     pending: list[tuple[str, str, int, str]] = []
-    try:
-        for row in store.unsent_deliveries(conn, rules):
-            channel, delivery_id = str(row["channel"]), str(row["delivery_id"])
-            retried = int(row["attempts"]) > 0 or row["created_run_id"] != run_id
-            if channel not in notifiers:
-                status, attempts, detail = store.DROPPED, 0, f"channel {channel!r} is no longer configured"
-            elif channel in down:
-                status, attempts = store.FAILED, 0
-                detail = f"not attempted: channel {channel} failed earlier in this run ({down[channel]})"
-            else:
-                result = send_with_retries(
-                    channel,
-                    notifiers[channel],
-                    {**row["message"], "channel": channel},
-                    settings.notifiers,
-                    secrets,
-                    sleep,
-                )
-                status = store.DELIVERED if result.ok else store.FAILED
-                attempts, detail = result.attempts, result.detail
-                if not result.ok and result.channel_down:
-                    down[channel] = result.detail
-            pending.append((delivery_id, status, attempts, detail))
-            if len(pending) >= RECORD_EVERY:
-                store.record_attempts(conn, pending, now)
-                pending.clear()
-            outcomes.append(
-                DeliveryOutcome(
-                    delivery_id, str(row["dedup_key"]), str(row["event"]), channel, status, attempts, detail, retried
-                )
-            )
-    finally:  # what was sent is recorded even when a later send raises
+    outboxes = {name: n for name, n in notifiers.items() if isinstance(n, Outbox)}
+
+    def record() -> None:
+        _sync_outboxes(outboxes, pending, outcomes, down)
         store.record_attempts(conn, pending, now)
+        pending.clear()
+
+    with ExitStack() as stack:
+        for outbox in outboxes.values():
+            stack.enter_context(outbox.batch())
+        try:
+            for row in store.unsent_deliveries(conn, rules):
+                channel, delivery_id = str(row["channel"]), str(row["delivery_id"])
+                retried = int(row["attempts"]) > 0 or row["created_run_id"] != run_id
+                if channel not in notifiers:
+                    status, attempts, detail = store.DROPPED, 0, f"channel {channel!r} is no longer configured"
+                elif channel in down:
+                    status, attempts = store.FAILED, 0
+                    detail = f"not attempted: channel {channel} failed earlier in this run ({down[channel]})"
+                else:
+                    result = send_with_retries(
+                        channel,
+                        notifiers[channel],
+                        {**row["message"], "channel": channel},
+                        settings.notifiers,
+                        secrets,
+                        sleep,
+                    )
+                    status = store.DELIVERED if result.ok else store.FAILED
+                    attempts, detail = result.attempts, result.detail
+                    if not result.ok and result.channel_down:
+                        down[channel] = result.detail
+                pending.append((delivery_id, status, attempts, detail))
+                outcomes.append(
+                    DeliveryOutcome(
+                        delivery_id,
+                        str(row["dedup_key"]),
+                        str(row["event"]),
+                        channel,
+                        status,
+                        attempts,
+                        detail,
+                        retried,
+                    )
+                )
+                if len(pending) >= RECORD_EVERY:
+                    record()
+        finally:  # what was sent is recorded even when a later send raises
+            record()
     return outcomes
+
+
+def _sync_outboxes(
+    outboxes: Mapping[str, Outbox],
+    pending: list[tuple[str, str, int, str]],
+    outcomes: list[DeliveryOutcome],
+    down: dict[str, str],
+) -> None:
+    """Put the outboxes' lines of ``pending`` on disk; an outbox that cannot turns its deliveries
+    there into failures (``pending`` holds the last ``len(pending)`` of ``outcomes``)."""
+    for name, outbox in outboxes.items():
+        try:
+            outbox.sync()
+        except DeliveryError as exc:
+            down[name] = str(exc)
+            first = len(outcomes) - len(pending)
+            for i, (delivery_id, status, attempts, _) in enumerate(pending):
+                outcome = outcomes[first + i]
+                if outcome.channel == name and status == store.DELIVERED:
+                    detail = f"written but not saved to disk: {exc}"
+                    pending[i] = (delivery_id, store.FAILED, attempts, detail)
+                    outcomes[first + i] = dataclasses.replace(outcome, status=store.FAILED, detail=detail)
 
 
 def process_rule_run(

@@ -25,7 +25,8 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -129,19 +130,34 @@ class Outbox:
 
     Each line is written with a single ``write`` on a file opened with ``O_APPEND`` while
     holding an exclusive advisory lock, so concurrent writers never interleave half lines.
+    A line is on disk (``fsync``) before ``send`` returns, or, inside :meth:`batch`, when
+    :meth:`sync` returns: the delivery loop syncs before it records a batch of outcomes as
+    delivered, one ``fsync`` for up to ``RECORD_EVERY`` lines instead of one per line (a
+    stock-out night appends ~1,600 lines; their fsyncs took 0.6 s).
     """
 
     kind = "outbox"
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._batch_fd: int | None = None
+        self._unsynced = 0
+
+    def _error(self, exc: OSError) -> DeliveryError:
+        return DeliveryError(
+            f"cannot append to {self.path}: {type(exc).__name__}: {exc}", retryable=False, channel_down=True
+        )
 
     def send(self, message: Mapping[str, Any]) -> str:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             record = {**jsonable(message), "delivered_at": utc_now().isoformat()}
             line = (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            batched = self._batch_fd is not None
+            if batched:
+                fd = self._batch_fd
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -149,14 +165,51 @@ class Outbox:
                 while view:
                     written = os.write(fd, view)
                     view = view[written:]
-                os.fsync(fd)
+                if batched:
+                    self._unsynced += 1
+                else:
+                    os.fsync(fd)
             finally:
-                os.close(fd)  # closing releases the lock
+                if not batched:
+                    os.close(fd)  # closing releases the lock
+                elif fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
         except OSError as exc:  # disk full, permissions, a directory in the way: the next run may do better
-            raise DeliveryError(
-                f"cannot append to {self.path}: {type(exc).__name__}: {exc}", retryable=False, channel_down=True
-            ) from exc
+            raise self._error(exc) from exc
         return f"appended to {self.path}"
+
+    def sync(self) -> int:
+        """Inside :meth:`batch`: put the lines written since the last sync on disk; how many there were."""
+        if self._batch_fd is None or not self._unsynced:
+            return 0
+        synced, self._unsynced = self._unsynced, 0  # on failure too: the caller reports them failed
+        try:
+            os.fsync(self._batch_fd)
+        except OSError as exc:
+            raise self._error(exc) from exc
+        return synced
+
+    @contextmanager
+    def batch(self) -> Iterator[Outbox]:
+        """Keep the file open, and lines unsynced until :meth:`sync`, for the ``with`` block; the lines
+        still unsynced when it ends are synced then. A file that cannot be opened leaves ``send`` as
+        it is (each send reports the error)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._batch_fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError:
+            self._batch_fd = None
+        try:
+            yield self
+        finally:
+            fd, self._batch_fd = self._batch_fd, None
+            if fd is not None:
+                try:
+                    if self._unsynced:
+                        os.fsync(fd)
+                finally:
+                    self._unsynced = 0
+                    os.close(fd)
 
 
 def build_notifier(name: str, channel: ChannelSettings, settings: Settings) -> Notifier:
