@@ -276,6 +276,41 @@ def test_freight_forecast_is_kept_while_the_rates_are_unchanged(settings_env: Pa
     assert changed["generated_at"].iloc[0] > first["generated_at"].iloc[0]
 
 
+def test_head_start_begins_the_series_the_steps_will_forecast(settings_env: Path, monkeypatch) -> None:
+    """The head start gets the demand series every night, the freight series only when a new rate
+    week arrived since the stored freight forecast; nothing with one worker."""
+    from orchestration.defs.forecast import assets
+
+    warehouse = settings_env / "warehouse.duckdb"
+    create_demand_mart(warehouse, {("SKU-1", "US"): synthetic_series(dt.date(2024, 1, 1), END, seed=1)}, {})
+    weeks = pd.date_range("2022-01-03", "2024-06-24", freq="7D")
+    rng = np.random.default_rng(4)
+    lanes = {("CNSHA-USLAX", "ocean_fcl_40ft"): 2000 * np.exp(np.cumsum(rng.normal(0, 0.05, len(weeks))))}
+    create_lane_mart(warehouse, lanes, weeks)
+    begun: list[dict] = []
+    monkeypatch.setattr(assets, "begin_head_start", lambda groups, method, workers: begun.append(groups))
+    settings = get_settings().forecast
+
+    def start(workers: int) -> dict[str, int]:
+        with duckdb.connect(str(warehouse)) as conn:
+            return assets.start_head_start(conn, settings.model_copy(update={"workers": workers}))
+
+    assert start(1) == {} and begun == []
+    assert start(2) == {"demand": 1, "freight": 1}  # no freight forecast stored yet
+    with duckdb.connect(str(warehouse)) as conn:
+        demand = assets.read_demand_inputs(conn, settings).tasks
+    assert [t.series_id for t in begun[-1]["demand"]] == [t.series_id for t in demand]
+    resources = {"warehouse": WarehouseResource(path=str(warehouse))}
+    assert dg.materialize([freight_rate_forecast], resources=resources).success
+    assert start(2) == {"demand": 1}  # the rates' last week is the forecast's: no refit tonight
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(
+            "INSERT INTO marts.risk_lane_weekly SELECT * REPLACE (rate_week + INTERVAL 7 DAY AS rate_week) "
+            "FROM marts.risk_lane_weekly WHERE rate_week = (SELECT max(rate_week) FROM marts.risk_lane_weekly)"
+        )
+    assert start(2) == {"demand": 1, "freight": 1}  # a new week
+
+
 def test_backtest_due_once_per_cycle_per_series() -> None:
     every = 7
     verdict = PriorBacktest("daily", True, "prophet beat seasonal naive", (), dt.date(2025, 7, 1))
