@@ -26,7 +26,7 @@ import os
 import pickle
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -51,12 +51,40 @@ def generator_version() -> str:
     return digest.hexdigest()[:16]
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` through a temporary file and a rename: a reader sees the whole file or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _load(path: Path, what: str) -> object | None:
+    """The object pickled in ``path``; None when there is no such file or it cannot be read (then removed)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return pickle.loads(data)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
+        log.warning("sample cache: %s unreadable (%s); %s again", path, exc, what)
+        path.unlink(missing_ok=True)
+        return None
+
+
+def _save(path: Path, value: object) -> None:
+    write_atomic(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
 class OrdersStore:
     """The cached days of one (seed, scale) under a landing folder; days from ``keep_from`` are saved."""
 
     def __init__(self, landing: Path, seed: int, scale: float, keep_from: int) -> None:
         self.folder = Path(landing) / CACHE_DIR
-        self.prefix = f"orders-{int(seed)}-{float(scale):g}-{generator_version()}-"
+        #: Every file of this seed and scale starts so; those of this generator version with ``prefix``.
+        self.seed_scale = f"orders-{int(seed)}-{float(scale):g}-"
+        self.prefix = f"{self.seed_scale}{generator_version()}-"
         self.keep_from = keep_from
         self.loaded = 0
         self.saved = 0
@@ -66,31 +94,21 @@ class OrdersStore:
 
     def load(self, ordinal: int) -> OrdersDay | None:
         path = self._path(ordinal)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        try:
-            day = pickle.loads(data)
-        except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
-            log.warning("sample cache: %s unreadable (%s); deriving the day again", path, exc)
-            path.unlink(missing_ok=True)
+        day = _load(path, "deriving the day")
+        if day is None:
             return None
         if getattr(day, "ordinal", None) != ordinal:
             log.warning("sample cache: %s holds another day; deriving the day again", path)
             path.unlink(missing_ok=True)
             return None
         self.loaded += 1
-        return day
+        return cast("OrdersDay", day)
 
     def save(self, day: OrdersDay) -> None:
-        if day.ordinal < self.keep_from or self._path(day.ordinal).exists():
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
         path = self._path(day.ordinal)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(pickle.dumps(day, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(tmp, path)  # atomic: a reader sees the whole day or no file
+        if day.ordinal < self.keep_from or path.exists():
+            return
+        _save(path, day)
         self.saved += 1
 
     def prune(self) -> int:
@@ -98,9 +116,8 @@ class OrdersStore:
         version wrote; returns how many files went."""
         if not self.folder.is_dir():
             return 0
-        seed_scale = self.prefix.rsplit("-", 2)[0] + "-"  # orders-<seed>-<scale>-
         removed = 0
-        for path in self.folder.glob(f"{seed_scale}*.pkl"):
+        for path in self.folder.glob(f"{self.seed_scale}*.pkl"):
             stale_version = not path.name.startswith(self.prefix)
             try:
                 old_day = int(path.stem.rsplit("-", 1)[1]) < self.keep_from
@@ -118,17 +135,7 @@ def _universe_path(landing: Path, seed: int, scale: float) -> Path:
 
 def load_universe(landing: Path, seed: int, scale: float) -> Universe | None:
     """The universe of ``seed`` and ``scale`` kept under ``landing``, if this generator version wrote it."""
-    path = _universe_path(landing, seed, scale)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        return pickle.loads(data)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
-        log.warning("sample cache: %s unreadable (%s); drawing the universe again", path, exc)
-        path.unlink(missing_ok=True)
-        return None
+    return cast("Universe | None", _load(_universe_path(landing, seed, scale), "drawing the universe"))
 
 
 def save_universe(landing: Path, seed: int, scale: float, universe: Universe) -> None:
@@ -136,9 +143,6 @@ def save_universe(landing: Path, seed: int, scale: float, universe: Universe) ->
     path = _universe_path(landing, seed, scale)
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     for old in path.parent.glob(f"universe-{int(seed)}-{float(scale):g}-*.pkl"):
         old.unlink(missing_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(pickle.dumps(universe, protocol=pickle.HIGHEST_PROTOCOL))
-    os.replace(tmp, path)
+    _save(path, universe)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,7 +27,7 @@ import pyarrow.csv as pacsv
 
 from orchestration.lib import reference
 from orchestration.lib.sample import arrow, policy
-from orchestration.lib.sample.cache import OrdersStore
+from orchestration.lib.sample.cache import OrdersStore, write_atomic
 from orchestration.lib.sample.platform import MAX_LAG, MAX_TICKET_LAG, World, world
 from orchestration.lib.schemas import RAW_TABLES, RawTable
 
@@ -154,13 +153,6 @@ def csv_bytes(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _null_count(table: pa.Table, columns: tuple[str, ...]) -> int:
     return sum(table.column(c).null_count for c in columns)
 
@@ -270,7 +262,7 @@ def _write_tables(
         data_table = _SNAPSHOT[name](w, as_of)
         data = csv_bytes(data_table)
         if overwrite or not path.exists() or _should_replace(path, name, data_table, data, partitioned=False):
-            _write_atomic(path, data)
+            write_atomic(path, data)
             written[name] += data_table.num_rows
         log.info("sample %s: %d rows (snapshot as of %s) in %.1fs", name, written[name], end, time.perf_counter() - t0)
 
@@ -301,7 +293,7 @@ def _write_tables(
             part = _DAILY[name](w, d, seen)
             data = csv_bytes(part)
             if not exists or (overwrite and not before_range) or _should_replace(path, name, part, data, True):
-                _write_atomic(path, data)
+                write_atomic(path, data)
                 written[name] += part.num_rows
             elapsed[name] += time.perf_counter() - t0
         if (d - lo) % 90 == 89:
