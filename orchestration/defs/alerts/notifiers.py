@@ -202,14 +202,12 @@ class Outbox:
         try:
             yield self
         finally:
-            fd, self._batch_fd = self._batch_fd, None
-            if fd is not None:
-                try:
-                    if self._unsynced:
-                        os.fsync(fd)
-                finally:
-                    self._unsynced = 0
-                    os.close(fd)
+            try:
+                self.sync()
+            finally:
+                if self._batch_fd is not None:
+                    os.close(self._batch_fd)
+                self._batch_fd, self._unsynced = None, 0
 
 
 def build_notifier(name: str, channel: ChannelSettings, settings: Settings) -> Notifier:

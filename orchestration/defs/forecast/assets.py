@@ -679,8 +679,8 @@ def new_freight_week(conn: duckdb.DuckDBPyConnection) -> bool:
 def start_head_start(conn: duckdb.DuckDBPyConnection, settings: ForecastSettings) -> dict[str, int]:
     """Begin forecasting, in one background worker, the series the forecast assets will forecast
     tonight (``engine.HeadStart``): the demand series, then the freight series when a new rate week
-    arrived (:func:`new_freight_week`) and their rates changed since the stored forecast. Nothing when the forecasts run on one worker (no core to
-    spare). Returns the tasks begun per group."""
+    arrived (:func:`new_freight_week`) and their rates changed since the stored forecast. Nothing
+    when the forecasts run on one worker (no core to spare). Returns the tasks begun per group."""
     workers = resolve_workers(settings)
     if workers <= 1:
         return {}
