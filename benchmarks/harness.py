@@ -53,6 +53,8 @@ from typing import Any
 import duckdb
 import psutil
 
+from orchestration.lib.sample.cache import CACHE_DIR as SAMPLE_CACHE_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 # DuckDB's memory limit for every connection of the night (settings duckdb.memory_limit), --duckdb-memory-limit.
@@ -223,8 +225,20 @@ def use_postgres_instance(server: Any, data: Path, scale: float) -> None:
     write_instance_yaml(data / "dagster_home" / "dagster.yaml")
 
 
-#: What a night changes in a work folder besides writing new landing files (``--save-state``).
-STATE_ENTRIES = ("warehouse.duckdb", "warehouse.duckdb.wal", "dagster_home", "gx", "published", "forecast", "outbox")
+#: What a night changes in a work folder besides writing new landing files (``--save-state``). The
+#: sample generator's cache (``landing/.sample_cache``) is state too: a night prunes it, adds its own
+#: day and, when the generator changed, rebuilds it, so a night run again from a state must find the
+#: cache as it was, neither its own day already cached nor a stale cache to rebuild.
+STATE_ENTRIES = (
+    "warehouse.duckdb",
+    "warehouse.duckdb.wal",
+    "dagster_home",
+    "gx",
+    "published",
+    "forecast",
+    "outbox",
+    f"landing/{SAMPLE_CACHE_DIR}",
+)
 LANDING_LIST = "landing_files.json"
 
 
@@ -237,8 +251,11 @@ def _copy_entry(source: Path, target: Path) -> None:
 
 
 def _landing_files(landing: Path) -> list[str]:
-    """The files under a landing folder, as paths relative to it."""
-    return [p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file()] if landing.exists() else []
+    """The landing files under a landing folder (the sample cache aside), as paths relative to it."""
+    if not landing.exists():
+        return []
+    files = (p.relative_to(landing) for p in landing.rglob("*") if p.is_file())
+    return [p.as_posix() for p in files if p.parts[0] != SAMPLE_CACHE_DIR]
 
 
 def save_state(data: Path, state: Path) -> None:

@@ -118,6 +118,9 @@ def test_a_saved_work_folder_is_put_back_for_the_same_night_again(harness, tmp_p
     (data / "warehouse.duckdb").write_bytes(b"before the night")
     (data / "dagster_home" / "history" / "runs.db").write_text("runs before")
     (data / "landing" / "platform" / "orders" / "2025-07-07.parquet").write_text("old day")
+    cache = data / "landing" / ".sample_cache"
+    cache.mkdir()
+    (cache / "orders-42-10-old-739386.pkl").write_text("a day cached before the night")
     harness.save_state(data, state)
 
     # The night: the warehouse changes, a WAL and a run appear, a new day lands, Data Docs grow.
@@ -128,6 +131,9 @@ def test_a_saved_work_folder_is_put_back_for_the_same_night_again(harness, tmp_p
     (data / "gx").mkdir()
     (data / "gx" / "result.json").write_text("{}")
     (data / "landing" / "platform" / "orders" / "2025-07-08.parquet").write_text("new day")
+    # ...and the sample cache is pruned and given the night's day (or rebuilt for a changed generator).
+    (cache / "orders-42-10-old-739386.pkl").unlink()
+    (cache / "orders-42-10-new-739387.pkl").write_text("the night's own day")
 
     assert harness.restore_state(state, data) == 1
     assert (data / "warehouse.duckdb").read_bytes() == b"before the night"
@@ -135,6 +141,8 @@ def test_a_saved_work_folder_is_put_back_for_the_same_night_again(harness, tmp_p
     assert sorted(p.name for p in (data / "dagster_home" / "history").iterdir()) == ["runs.db"]
     assert (data / "dagster_home" / "history" / "runs.db").read_text() == "runs before"
     assert [p.name for p in (data / "landing" / "platform" / "orders").iterdir()] == ["2025-07-07.parquet"]
+    # The cache as it was: a night run again neither finds its own day cached nor rebuilds a stale cache.
+    assert [p.name for p in cache.iterdir()] == ["orders-42-10-old-739386.pkl"]
     # The state itself is untouched: the same night can be run from it again.
     assert harness.restore_state(state, data) == 0
     with pytest.raises(SystemExit, match="--save-state"):
