@@ -128,7 +128,8 @@ def night(conn: duckdb.DuckDBPyConnection, env: dict[str, str] | None = None, ke
     """What the dbt asset does before its build (plan, forget), then a build where every node it ran passed."""
     m = manifest()
     fingerprints = u.source_fingerprints(conn, m)
-    signatures = u.node_signatures(m, fingerprints, env or {"TRADEWINDS_DBT_MIN_DATE": "2025-07-01"}, key)
+    env = env or {"TRADEWINDS_DBT_MIN_DATE": "2025-07-01"}
+    signatures = u.node_signatures(m, fingerprints, env, key, u.source_schemas(conn, m))
     plan = u.plan_skips(m, signatures, u.read_records(conn), u.existing_relations(conn), fingerprints)
     ran = [n for n in signatures if n not in plan.skipped]
     u.forget(conn, ran)
@@ -138,7 +139,7 @@ def night(conn: duckdb.DuckDBPyConnection, env: dict[str, str] | None = None, ke
 
 
 def load_orders(conn: duckdb.DuckDBPyConnection, day: str) -> None:
-    conn.execute("INSERT INTO raw.orders VALUES (?, now()::TIMESTAMP)", [f"o-{day}"])
+    conn.execute("INSERT INTO raw.orders (order_id, _loaded_at) VALUES (?, now()::TIMESTAMP)", [f"o-{day}"])
 
 
 def test_the_second_night_leaves_out_the_nodes_of_unchanged_tables(warehouse):
@@ -153,15 +154,21 @@ def test_the_second_night_leaves_out_the_nodes_of_unchanged_tables(warehouse):
     assert second.skipped == [
         "model.tw.int_vat_by_market",
         "model.tw.int_vat_noted",
+        # A view over the orders: new rows leave its SQL as it was.
+        "model.tw.stg_orders",
         "model.tw.stg_vat",
         "model.tw.stg_vat_clock",
         "seed.tw.markets",
         # The windowed test reads tonight's window, but vat_rates wrote no row in it.
         "test.tw.not_null_stg_vat_rate",
     ]
-    # Built: what reads orders, the mart and its test, what reads the clock, what reads the window.
+    # Built: what is built or tested from the orders' rows, the mart and its test, what reads the
+    # clock, the view whose SQL reads the window.
+    assert {"model.tw.int_order_taxes", "test.tw.relationships_orders_vat"} <= set(second.signatures) - set(
+        second.skipped
+    )
     summary = second.summary(manifest())
-    assert "1 data tests, 1 seeds, 2 table models, 2 view models" in summary
+    assert "1 data tests, 1 seeds, 2 table models, 3 view models" in summary
     assert second.reasons["marts and their tests"] == 2
 
 
@@ -178,18 +185,49 @@ def test_a_changed_table_its_code_or_the_window_rebuild_what_they_feed(warehouse
     assert "model.tw.int_vat_windowed" not in moved.skipped
     assert "test.tw.not_null_stg_vat_rate" in moved.skipped
 
-    # A load that only deletes changes the count: everything built from vat_rates runs.
+    # A load that only deletes changes the count: everything built or tested from vat_rates runs
+    # (the view over it keeps its SQL).
     warehouse.execute("DELETE FROM raw.vat_rates")
     emptied = night(warehouse, {"TRADEWINDS_DBT_MIN_DATE": "2025-07-03"})
     assert emptied.changed_sources == ["policy.vat_rates"]
-    assert not {"model.tw.stg_vat", "model.tw.int_vat_by_market", "test.tw.not_null_stg_vat_rate"} & set(
-        emptied.skipped
-    )
+    assert not {"model.tw.int_vat_by_market", "test.tw.not_null_stg_vat_rate"} & set(emptied.skipped)
+    assert "model.tw.stg_vat" in emptied.skipped
 
     # Another build key (the project's files, dbt's version, the vars): everything runs.
     changed = night(warehouse, {"TRADEWINDS_DBT_MIN_DATE": "2025-07-03"}, key="other code")
     assert changed.skipped == []
     assert changed.reasons["inputs or code changed"] > 0
+
+
+def test_a_view_is_built_again_only_when_its_definition_changes(warehouse):
+    """A view stores its SQL: it is left out whatever its parents' rows did or whether they are
+    built tonight, and built again when its code, a parent's code, the environment variables its
+    SQL reads or a raw table's columns change."""
+    night(warehouse)
+    load_orders(warehouse, "2025-07-02")
+    plan = night(warehouse)
+    assert "model.tw.stg_orders" in plan.skipped and "model.tw.int_order_taxes" not in plan.skipped
+
+    # Its raw table's columns change: the view is built again (and it is built, not only tested).
+    warehouse.execute("ALTER TABLE raw.orders ADD COLUMN channel VARCHAR")
+    altered = night(warehouse)
+    assert "model.tw.stg_orders" not in altered.skipped
+    assert "model.tw.stg_orders" in night(warehouse).skipped
+
+    # A parent's code changes: the view over it is built again.
+    m = manifest()
+    m["nodes"]["model.tw.int_vat_noted_view"] = _node("model", "int_vat_noted_view", ["model.tw.int_vat_noted"])
+    fingerprints = u.source_fingerprints(warehouse, m)
+    schemas = u.source_schemas(warehouse, m)
+    before = u.node_signatures(m, fingerprints, {}, "k", schemas)
+    m["nodes"]["model.tw.int_vat_noted"]["checksum"] = {"name": "sha256", "checksum": "edited"}
+    after = u.node_signatures(m, fingerprints, {}, "k", schemas)
+    assert before["model.tw.int_vat_noted_view"] != after["model.tw.int_vat_noted_view"]
+    # New rows under it change the signature of the table it reads, never its own.
+    load_orders(warehouse, "2025-07-03")
+    moved = u.node_signatures(m, u.source_fingerprints(warehouse, m), {}, "k", schemas)
+    assert moved["model.tw.stg_orders"] == after["model.tw.stg_orders"]
+    assert moved["model.tw.int_order_taxes"] != after["model.tw.int_order_taxes"]
 
 
 def test_a_node_is_built_when_its_relation_is_gone_and_so_is_all_it_feeds(warehouse):
@@ -206,7 +244,7 @@ def test_a_failed_build_leaves_its_nodes_unrecorded(warehouse):
     m = manifest()
     night(warehouse)
     fingerprints = u.source_fingerprints(warehouse, m)
-    signatures = u.node_signatures(m, fingerprints, {}, "k2")
+    signatures = u.node_signatures(m, fingerprints, {}, "k2", u.source_schemas(warehouse, m))
     plan = u.plan_skips(m, signatures, u.read_records(warehouse), u.existing_relations(warehouse), fingerprints)
     u.forget(warehouse, [n for n in signatures if n not in plan.skipped])
     results = {
@@ -338,6 +376,6 @@ def test_no_node_of_the_project_reads_the_clock() -> None:
 
     manifest = json.loads(dbt_project().manifest_path.read_text(encoding="utf-8"))
     fingerprints = {source: "rows" for source in manifest["sources"]}
-    signatures = u.node_signatures(manifest, fingerprints, {}, "key")
+    signatures = u.node_signatures(manifest, fingerprints, {}, "key", {source: "columns" for source in fingerprints})
     assert len(signatures) > 200
     assert sorted(n for n, signature in signatures.items() if signature is None) == []

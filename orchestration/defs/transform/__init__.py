@@ -537,7 +537,8 @@ def plan_unchanged(
     ]
     with warehouse.connect() as conn:
         fingerprints = u.source_fingerprints(conn, manifest)
-        signatures = u.node_signatures(manifest, fingerprints, dict(os.environ), json.dumps(build_key))
+        schemas = u.source_schemas(conn, manifest)
+        signatures = u.node_signatures(manifest, fingerprints, dict(os.environ), json.dumps(build_key), schemas)
         never_run = set(left_to_gates)  # the build never runs these, so they are neither left out nor recorded
         signatures = {n: sig for n, sig in signatures.items() if manifest["nodes"][n]["name"] not in never_run}
         recorded = u.read_records(conn) if trusted else {}
