@@ -564,6 +564,30 @@ def test_head_start_is_cancelled_when_the_run_ends() -> None:
     assert any(f.cancelled() for f in futures)  # those not started yet never run
 
 
+def test_a_forkserver_booted_ahead_forks_workers_with_prophet_imported(monkeypatch) -> None:
+    """The nightly boots the forkserver as its dbt build starts (``transform.boot_forecast_workers``),
+    so the head start's worker forks with Prophet imported instead of waiting for the imports."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import forkserver
+
+    from orchestration.defs.forecast import engine
+    from orchestration.defs.transform import boot_forecast_workers
+    from orchestration.lib.settings import get_settings
+
+    settings = get_settings()
+    monkeypatch.setattr(settings.forecast, "workers", 1)  # no head start: nothing to boot for
+    assert not boot_forecast_workers(settings)
+    monkeypatch.setattr(settings.forecast, "workers", 2)
+    monkeypatch.setattr(settings.forecast, "mp_start_method", "spawn")
+    assert not boot_forecast_workers(settings)
+    monkeypatch.setattr(settings.forecast, "mp_start_method", "forkserver")
+    assert boot_forecast_workers(settings)
+    assert forkserver._forkserver._forkserver_pid is not None
+    # A worker forked from it (no initializer, a builtin as the task: nothing of ours imports Prophet).
+    with ProcessPoolExecutor(max_workers=1, mp_context=engine.worker_context("forkserver")) as pool:
+        assert pool.submit(eval, "'prophet' in __import__('sys').modules").result(timeout=120)
+
+
 def test_run_tasks_rejects_fork() -> None:
     tasks = [task(f"x{i}|US", synthetic_series(start=dt.date(2024, 5, 1)), "US") for i in range(2)]
     with pytest.raises(ValueError, match="spawn"):

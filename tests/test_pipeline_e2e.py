@@ -184,10 +184,13 @@ def test_rerun_of_a_day_is_idempotent_and_bad_row_blocks_forecast_and_alert(nigh
             # The incremental facts recomputed that day only and came out the same.
             assert conn.execute(FACTS_AND_DEMAND).fetchone() == pytest.approx(built_before)
         # The policy tables did not change: the views over them (and their tests) were left out
-        # of the build, the marts built from them were not, and the views are still there.
+        # of the build, the marts built from them were not, and the views are still there. The
+        # orders did change: the view over them keeps its SQL (left out), the tables built from
+        # it and its tests run.
         built = {e.asset_key for e in clean.get_asset_materialization_events()}
         assert dg.AssetKey(["staging", "stg_policy__vat_rates"]) not in built
-        assert dg.AssetKey(["staging", "stg_platform__orders"]) in built
+        assert dg.AssetKey(["staging", "stg_platform__orders"]) not in built
+        assert dg.AssetKey(["intermediate", "int_order_lines_converted"]) in built
         assert dg.AssetKey(["marts", "risk_market_policy"]) in built
         messages = [e.user_message for e in nightly["instance"].all_logs(clean.run_id) if e.step_key == "dbt_models"]
         assert any("left out as unchanged since their last build" in m and "view models" in m for m in messages)
@@ -196,6 +199,8 @@ def test_rerun_of_a_day_is_idempotent_and_bad_row_blocks_forecast_and_alert(nigh
         invocation = next((DBT_PROJECT_DIR / "target").glob(f"dbt_models-{clean.run_id[:7]}-*"))
         ran = {r["unique_id"] for r in json.loads((invocation / "run_results.json").read_text())["results"]}
         assert "model.tradewinds.stg_policy__vat_rates" not in ran
+        assert "model.tradewinds.stg_platform__orders" not in ran
+        assert any(r.startswith("test.tradewinds.unique_stg_platform__orders_order_line_id") for r in ran)
         assert "model.tradewinds.selection_sku_market" in ran
         # A test between a rebuilt and a left-out model still runs (dbt's eager selection would drop it).
         assert "model.tradewinds.stg_platform__catalog" not in ran
@@ -233,3 +238,5 @@ def test_the_build_ran_in_the_runs_warm_dbt_process(nightly):
     messages = [e.user_message for e in nightly["instance"].all_logs(run_id) if e.step_key == "dbt_models"]
     assert any("warm dbt process" in m and "takes the command" in m for m in messages), messages[:20]
     assert any("tradewinds-dbt build" in m for m in messages)
+    # ...and the forecast workers' forkserver booted beside it (``transform.boot_forecast_workers``).
+    assert any("forkserver booting beside the build" in m for m in messages)

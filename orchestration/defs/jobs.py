@@ -34,8 +34,8 @@ def after_step(context: dg.HookContext) -> None:
     - when the dbt build is done, begin the forecasts' head start (``forecast.engine.HeadStart``):
       one worker process forecasts tonight's series from the built marts while this process runs
       the gates, and the forecast steps (last among the steps ready to run: their priority) take
-      the results of the tasks that are still the same. Not earlier: the worker's ~150 MB would
-      sit beside the dbt build, the night's memory peak.
+      the results of the tasks that are still the same. Its worker forks from the forkserver the
+      build booted as it started (``transform.boot_forecast_workers``: Prophet already imported).
     """
     trim_held()
     release_unused_memory()

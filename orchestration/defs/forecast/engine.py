@@ -523,6 +523,23 @@ def worker_context(start_method: str) -> multiprocessing.context.BaseContext:
     return context
 
 
+def boot_forkserver(start_method: str) -> bool:
+    """Start the workers' forkserver now, in the background, when the workers fork from one
+    (``forkserver``): it imports Prophet (``FORKSERVER_PRELOAD``) on a core of its own while this
+    process goes on, and the first worker forked from it later starts at once. The nightly boots it
+    as its dbt build starts (``defs/transform``): the build's first seconds (dbt parsing and
+    planning) leave a core idle, while the head start, begun when the build is done
+    (``defs/jobs.py``), waited ~0.6 s for the server's imports. Returns whether the workers fork
+    from a server (then running, started now or before), False for ``spawn``."""
+    if start_method != "forkserver":
+        return False
+    from multiprocessing import forkserver
+
+    worker_context(start_method)  # the preload, before the server starts
+    forkserver.ensure_running()
+    return True
+
+
 def task_digest(task: SeriesTask) -> str:
     """What identifies a task's work: the digest of all of it (series, dates, values, settings, prior
     verdict, plot detail). Equal digests, equal results (:func:`forecast_series` is pure)."""

@@ -454,6 +454,8 @@ def build_defs() -> dg.Definitions:
             # to an unchanged catalog.
             names = [manifest["nodes"][u]["name"] for u in unchanged.skipped]
             args += ["--indirect-selection", "empty", "--exclude", " ".join(names)]
+        if context.run.job_name == WARM_DBT_JOB and boot_forecast_workers(settings):
+            context.log.info("forecast workers' forkserver booting beside the build (Prophet imported ahead of them)")
         # dbt runs in its own process; its profile reads the warehouse path from the environment.
         warehouse.suspend()
         if settings.dbt.target == "spark":
@@ -498,6 +500,17 @@ def build_defs() -> dg.Definitions:
             )
         },
     )
+
+
+def boot_forecast_workers(settings: Settings) -> bool:
+    """The nightly's forecast workers' forkserver, booted as the build starts (``forecast.engine.
+    boot_forkserver``): its Prophet imports take the core dbt's parsing and planning leave idle, and
+    the forecasts' head start after the build forks its worker at once. Only with more than one
+    worker (the head start's condition); the server's ~150 MB then sit beside the build."""
+    from orchestration.defs.forecast.assets import resolve_workers
+    from orchestration.defs.forecast.engine import boot_forkserver
+
+    return resolve_workers(settings.forecast) > 1 and boot_forkserver(settings.forecast.mp_start_method)
 
 
 def plan_unchanged(
