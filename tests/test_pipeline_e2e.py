@@ -238,5 +238,10 @@ def test_the_build_ran_in_the_runs_warm_dbt_process(nightly):
     messages = [e.user_message for e in nightly["instance"].all_logs(run_id) if e.step_key == "dbt_models"]
     assert any("warm dbt process" in m and "takes the command" in m for m in messages), messages[:20]
     assert any("tradewinds-dbt build" in m for m in messages)
+    # It ran on the manifest that process parsed during the ingest (the nightly's vars, target and
+    # environment were those the parse had).
+    assert any("ran on the manifest its warm process parsed during the ingest" in m for m in messages), [
+        m for m in messages if "parsed" in m
+    ]
     # ...and the forecast workers' forkserver booted beside it (``transform.boot_forecast_workers``).
     assert any("forkserver booting beside the build" in m for m in messages)

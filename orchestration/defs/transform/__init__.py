@@ -384,7 +384,42 @@ class TradewindsDbtCliResource(DbtCliResource):
         if run is not None and run.job_name == WARM_DBT_JOB and run.run_id not in _WARM_DBT:
             from orchestration.lib.warm_dbt import start
 
-            _WARM_DBT[run.run_id] = start()
+            _WARM_DBT[run.run_id] = start(self.build_parse_spec(run.tags))
+
+    def build_parse_spec(self, run_tags: Mapping[str, str]) -> Any:
+        """The ``dbt parse`` the nightly's warm process runs while the ingest does (``lib/warm_dbt.py``):
+        the build's ``--vars``, target and environment as the dbt step and dagster-dbt will set them
+        (the warm process checks they did before using it)."""
+        from orchestration.lib.warm_dbt import ParseSpec
+
+        settings = get_settings()
+        warehouse = WarehouseResource.from_settings(settings)
+        env = {
+            **os.environ,
+            **dbt_environment(settings, warehouse, run_window(run_tags)),
+            # What dagster-dbt adds to every dbt command's environment (DbtCliResource.cli).
+            "DAGSTER_DBT_CLI": "true",
+            "PYTHONUNBUFFERED": "1",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DBT_LOG_FORMAT": "json",
+            "DBT_PROJECT_DIR": str(self.project_dir),
+            **({"DBT_PROFILES_DIR": str(self.profiles_dir)} if self.profiles_dir else {}),
+        }
+        argv = ["parse", "--vars", json.dumps(dbt_vars(settings), sort_keys=True)]
+        argv += ["--target", self.target] if self.target else []
+        state = Path(self.project_dir) / "target" / "partial_parse.msgpack"
+        return ParseSpec(argv=argv, env=env, cwd=str(self.project_dir), parse_state=str(state))
+
+    def warm_parse_target(self, run_id: str) -> Path | None:
+        """The target folder of the run's parse ahead (its ``partial_parse.msgpack``)."""
+        warm = _WARM_DBT.get(run_id)
+        return warm.parse_target if warm is not None else None
+
+    def warm_parse_status(self, run_id: str) -> str | None:
+        """Whether the run's dbt command ran on the manifest its warm process parsed ahead (``"used"``),
+        else why not (None: no warm process, or no command yet)."""
+        warm = _WARM_DBT.get(run_id)
+        return warm.parse_status() if warm is not None else None
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         run = context.run
@@ -471,6 +506,13 @@ def build_defs() -> dg.Definitions:
             )
         invocation = dbt.cli(args, context=context)
         yield from invocation.stream()
+        parse_status = dbt.warm_parse_status(context.run.run_id) if isinstance(dbt, TradewindsDbtCliResource) else None
+        if parse_status is not None:
+            context.log.info(
+                "dbt: the build ran on the manifest its warm process parsed during the ingest"
+                if parse_status == "used"
+                else f"dbt: the manifest parsed ahead was {parse_status}; dbt parsed again"
+            )
         if unchanged is not None:
             from orchestration.defs.transform.unchanged import record
 
@@ -483,7 +525,10 @@ def build_defs() -> dg.Definitions:
                     context.run.run_id,
                 )
             context.log.info(f"dbt: {recorded} nodes built or passed tonight, recorded with what they were built from")
-        keep_partial_parse(invocation.target_path, project.project_dir / project.target_path)
+        if parse_status == "used":  # the build did not parse: the parse ahead's state is tonight's
+            keep_partial_parse(dbt.warm_parse_target(context.run.run_id), project.project_dir / project.target_path)
+        else:
+            keep_partial_parse(invocation.target_path, project.project_dir / project.target_path)
         removed = prune_invocations(project.project_dir / project.target_path, settings.dbt.keep_invocations)
         if removed:
             context.log.info(

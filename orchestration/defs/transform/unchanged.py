@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -56,7 +55,10 @@ from typing import Any
 
 import duckdb
 
+from orchestration.lib.dbt_files import project_files_digest
 from orchestration.lib.warehouse import RAW_SCHEMA, transaction
+
+__all__ = ["project_files_digest"]  # where the dbt step and the tests have always taken it from
 
 BUILDS_TABLE = f"{RAW_SCHEMA}._dbt_builds"
 #: Beside the prepared manifest: the digest of the project files it was parsed from.
@@ -69,10 +71,6 @@ BUILT = ("model", "seed", "snapshot")
 ALWAYS_BUILT_SCHEMAS = ("marts",)
 #: The run's day window: part of a model's signature when its code reads it, never of a test's.
 WINDOW_ENV = ("TRADEWINDS_DBT_MIN_DATE", "TRADEWINDS_DBT_MAX_DATE", "TRADEWINDS_DBT_WINDOWED")
-#: Folders of the dbt project that are not its code.
-NOT_PROJECT_FILES = ("target", "logs")
-#: The files that make what dbt builds (a README or a docs page does not).
-CODE_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".py")
 
 _VOLATILE = re.compile(
     r"\b(current_date|current_timestamp|current_time|now\s*\(|today\s*\(|get_current_time|run_started_at|"
@@ -83,25 +81,6 @@ _VOLATILE = re.compile(
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/|\{#.*?#\}", re.DOTALL)
 _ENV_VAR = re.compile(r"env_var\(\s*['\"]([^'\"]+)['\"]")
 _STATUS_BUILT = ("success", "pass")
-
-
-def project_files_digest(project_dir: Path) -> str:
-    """SHA-256 over the paths and contents of the dbt project's code: its SQL, YAML, seeds and
-    Python, not its target, logs or documentation (the target folder is not even walked: it
-    holds the last builds' thousands of files)."""
-    root = Path(project_dir)
-    files = []
-    for folder, subfolders, names in os.walk(root):
-        here = Path(folder)
-        subfolders[:] = sorted(
-            d for d in subfolders if d != "__pycache__" and not (here == root and d in NOT_PROJECT_FILES)
-        )
-        files += [here / n for n in names if Path(n).suffix.lower() in CODE_SUFFIXES]
-    digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 def write_files_digest(project_dir: Path, manifest_path: Path, digest: str | None = None) -> Path:
