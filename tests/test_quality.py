@@ -56,6 +56,7 @@ from orchestration.defs.quality.suites import (
 )
 from orchestration.defs.quality.validation import (
     CONTEXT_ROOT,
+    defer_module,
     gx_dirs,
     jsonable,
     prune_validation_results,
@@ -1564,6 +1565,42 @@ def test_importing_the_domain_does_not_import_gx() -> None:
     code = "import sys, orchestration.defs.quality; print('great_expectations' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_validating_does_not_run_scipy_stats_until_an_expectation_uses_it(tmp_path: Path) -> None:
+    # GX imports scipy.stats (~0.8 s) for the KL-divergence and KS-test expectations only; the
+    # nightly's first ingest step waited for it. Deferred, the suites validate as before (every GX
+    # test here loads the context this way), and code that uses scipy.stats (GX's module reference
+    # included) gets the real module.
+    code = f"""
+import sys
+from pathlib import Path
+import pandas as pd
+from orchestration.defs.quality.validation import DEFERRED_GX_IMPORT, load_context
+assert DEFERRED_GX_IMPORT == "scipy.stats"
+load_context(Path({str(tmp_path / "v")!r}), Path({str(tmp_path / "docs")!r}))
+import great_expectations.expectations.core.expect_column_kl_divergence_to_be_less_than as kl
+print("loaded", "scipy.stats._stats_py" in sys.modules)
+print("entropy", kl.stats.entropy([0.5, 0.5], [0.5, 0.5]))
+import scipy.stats
+print("same", scipy.stats is kl.stats, "loaded", "scipy.stats._stats_py" in sys.modules)
+print("kstest", round(scipy.stats.kstest([0.1, 0.5, 0.9], "uniform").statistic, 3))
+"""
+    script = tmp_path / "deferred.py"  # a file: under -c, pyspark (dev extra) ends GX's import with exit 0
+    script.write_text(code, encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:4] == ["loaded False", "entropy 0.0", "same True loaded True", "kstest 0.233"], (
+        out.stdout + out.stderr
+    )
+
+
+def test_defer_module_leaves_imported_and_missing_modules_alone() -> None:
+    before = sys.modules["json"]
+    defer_module("json")
+    assert sys.modules["json"] is before
+    defer_module("tradewinds_no_such_module")
+    assert "tradewinds_no_such_module" not in sys.modules
 
 
 def test_validation_writes_nothing_into_the_repository() -> None:
