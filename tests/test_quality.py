@@ -1567,6 +1567,16 @@ def test_importing_the_domain_does_not_import_gx() -> None:
     assert out.stdout.strip() == "False"
 
 
+def run_python_file(script: Path, code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``code`` run as the file ``script`` in a fresh interpreter from the project root.
+
+    A file, not ``python -c``: with pyspark installed (the Spark test), GX imports pyspark's
+    connect module, which takes a ``-c`` main module for a doctest run and exits 0 on the spot.
+    """
+    script.write_text(code, encoding="utf-8")
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=PROJECT_ROOT, env=env)
+
+
 def test_validating_does_not_run_scipy_stats_until_an_expectation_uses_it(tmp_path: Path) -> None:
     # GX imports scipy.stats (~0.8 s) for the KL-divergence and KS-test expectations only; the
     # nightly's first ingest step waited for it. Deferred, the suites validate as before (every GX
@@ -1575,7 +1585,6 @@ def test_validating_does_not_run_scipy_stats_until_an_expectation_uses_it(tmp_pa
     code = f"""
 import sys
 from pathlib import Path
-import pandas as pd
 from orchestration.defs.quality.validation import DEFERRED_GX_IMPORT, load_context
 assert DEFERRED_GX_IMPORT == "scipy.stats"
 load_context(Path({str(tmp_path / "v")!r}), Path({str(tmp_path / "docs")!r}))
@@ -1586,9 +1595,7 @@ import scipy.stats
 print("same", scipy.stats is kl.stats, "loaded", "scipy.stats._stats_py" in sys.modules)
 print("kstest", round(scipy.stats.kstest([0.1, 0.5, 0.9], "uniform").statistic, 3))
 """
-    script = tmp_path / "deferred.py"  # a file: under -c, pyspark (dev extra) ends GX's import with exit 0
-    script.write_text(code, encoding="utf-8")
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    out = run_python_file(tmp_path / "deferred.py", code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:4] == ["loaded False", "entropy 0.0", "same True loaded True", "kstest 0.233"], (
         out.stdout + out.stderr
@@ -2056,11 +2063,7 @@ print("attempts", attempts)
 """
     env = {**os.environ, "TRADEWINDS_DATA_DIR": str(tmp_path)}
     env.pop("GX_ANALYTICS_ENABLED", None)
-    # A script file, not `python -c`: with pyspark installed (the Spark test), GX imports pyspark's
-    # connect module, which takes a `-c` main module for a doctest run and exits 0 on the spot.
-    script = tmp_path / "gx_offline.py"
-    script.write_text(code)
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=PROJECT_ROOT, env=env)
+    out = run_python_file(tmp_path / "gx_offline.py", code, env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "attempts []" in out.stdout
 
